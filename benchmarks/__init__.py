@@ -1,0 +1,1 @@
+"""Measuring: output parity and latency of exported graphs against the original."""

@@ -1,0 +1,84 @@
+"""Latency of several runners measured together: warmed up, then interleaved round by round.
+
+Interleaving (A B C, B C A, C A B, …) spreads a noisy neighbour's load over every runner
+alike, so the ratios between them hold even when absolute times drift.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyConfig:
+    """How long to measure: warm-up calls per runner, then rounds (each runner once per round)."""
+
+    warmup: int = 3
+    rounds: int = 20
+    max_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.rounds < 1 or self.max_seconds <= 0:
+            raise ValueError(f"need warmup >= 0, rounds >= 1, max_seconds > 0; got {self}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyStats:
+    """One runner's timings in milliseconds and its throughput."""
+
+    name: str
+    runs: int
+    batch_size: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    stdev_ms: float
+    throughput: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest form, rounded for reading."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def stats(name: str, samples_s: list[float], batch_size: int) -> LatencyStats:
+    """Summarise samples (seconds) as percentiles in ms and items per second."""
+    ms = np.asarray(samples_s) * 1000.0
+    p50 = float(np.percentile(ms, 50))
+    return LatencyStats(
+        name=name,
+        runs=len(ms),
+        batch_size=batch_size,
+        p50_ms=p50,
+        p90_ms=float(np.percentile(ms, 90)),
+        p99_ms=float(np.percentile(ms, 99)),
+        mean_ms=float(ms.mean()),
+        stdev_ms=float(ms.std()),
+        throughput=batch_size * 1000.0 / p50 if p50 > 0 else float("inf"),
+    )
+
+
+def measure_interleaved(
+    runners: Mapping[str, Callable[[], object]], config: LatencyConfig, batch_size: int = 1
+) -> dict[str, LatencyStats]:
+    """Time every runner in the same rounds; stop early, after at least 3 rounds, at ``max_seconds``."""
+    names = list(runners)
+    for name in names:
+        for _ in range(config.warmup):
+            runners[name]()
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    start = time.perf_counter()
+    for round_index in range(config.rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            runners[name]()
+            samples[name].append(time.perf_counter() - t0)
+        if round_index >= 2 and time.perf_counter() - start > config.max_seconds:
+            break
+    return {n: stats(n, samples[n], batch_size) for n in names}

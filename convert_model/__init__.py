@@ -1,0 +1,68 @@
+"""convert-model: research checkpoints in, validated ONNX bundles out.
+
+The Python API mirrors the command line::
+
+    from convert_model import convert
+    result = convert("path/to/checkpoint", out="bundle")
+    print(result.manifest.recommended, result.passed)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from convert_model.errors import (
+    BundleError,
+    CheckpointError,
+    ConvertModelError,
+    ExportError,
+    OptimizationError,
+    ParityError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from convert_model.pipeline import ConvertOptions, ConvertResult
+    from convert_model.verify import VerifyResult
+
+__all__ = [
+    "BundleError",
+    "CheckpointError",
+    "ConvertModelError",
+    "ConvertOptions",
+    "ConvertResult",
+    "ExportError",
+    "OptimizationError",
+    "ParityError",
+    "UsageError",
+    "VerifyResult",
+    "convert",
+    "verify",
+]
+
+
+def convert(checkpoint: Any, options: ConvertOptions | None = None, **kwargs: Any) -> ConvertResult:
+    """Convert a checkpoint to an ONNX bundle; see ``convert_model.pipeline.convert``."""
+    from convert_model.pipeline import convert as run
+
+    return run(checkpoint, options, **kwargs)
+
+
+def verify(out: Any) -> VerifyResult:
+    """Re-check a bundle; see ``convert_model.verify.verify``."""
+    from convert_model.verify import verify as run
+
+    return run(out)
+
+
+def __getattr__(name: str) -> Any:
+    # Keeps `import convert_model` (and so `convert-model --help`) free of torch.
+    if name in ("ConvertOptions", "ConvertResult"):
+        from convert_model import pipeline
+
+        return getattr(pipeline, name)
+    if name == "VerifyResult":
+        from convert_model.verify import VerifyResult
+
+        return VerifyResult
+    raise AttributeError(name)

@@ -1,0 +1,205 @@
+"""The bundle's ``manifest.json``: what was converted, how, and the evidence that it agrees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.parity import OutputParity, ParityBudget
+from convert_model.errors import BundleError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+SAMPLE_INPUTS = "sample_inputs.npz"
+REFERENCE_OUTPUTS = "reference_outputs.npz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantRecord:
+    """One ONNX file in the bundle: how it was made, its parity and latency, and the verdict.
+
+    ``parity`` holds one record per output and check shape (``check`` >= 0) and, when an
+    eval set was given, per output over the eval set (``check`` == -1).
+    """
+
+    name: str
+    file: str
+    sha256: str
+    precision: str
+    device: str
+    budget: ParityBudget
+    parity: tuple[OutputParity, ...]
+    failures: tuple[str, ...]
+    recipe: tuple[Mapping[str, Any], ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    size_bytes: int = 0
+    task_metric: float | None = None
+    latency: Mapping[str, Any] | None = None
+    speedup: float | None = None
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Whether every output stayed within the budget."""
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest form."""
+        return {
+            "name": self.name,
+            "file": self.file,
+            "sha256": self.sha256,
+            "precision": self.precision,
+            "device": self.device,
+            "size_bytes": self.size_bytes,
+            "status": "pass" if self.passed else "fail",
+            "reason": self.reason,
+            "budget": self.budget.to_json(),
+            "failures": list(self.failures),
+            "task_metric": self.task_metric,
+            "latency": dict(self.latency) if self.latency else None,
+            "speedup": self.speedup,
+            "recipe": [dict(r) for r in self.recipe],
+            "details": dict(self.details),
+            "parity": [p.to_json() for p in self.parity],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VariantRecord:
+        """Rebuild from the manifest form."""
+        return cls(
+            name=data["name"],
+            file=data["file"],
+            sha256=data["sha256"],
+            precision=data["precision"],
+            device=data["device"],
+            budget=ParityBudget(**data["budget"]),
+            parity=tuple(OutputParity.from_json(p) for p in data["parity"]),
+            failures=tuple(data["failures"]),
+            recipe=tuple(data.get("recipe", ())),
+            details=data.get("details", {}),
+            size_bytes=data.get("size_bytes", 0),
+            task_metric=data.get("task_metric"),
+            latency=data.get("latency"),
+            speedup=data.get("speedup"),
+            reason=data.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """Everything DESIGN.md lists for ``manifest.json``."""
+
+    convert_model_version: str
+    created: str
+    source: Mapping[str, Any]
+    toolchain: Mapping[str, str]
+    task: str | None
+    model_type: str | None
+    export: Mapping[str, Any]
+    inputs: tuple[Mapping[str, Any], ...]
+    outputs: tuple[Mapping[str, Any], ...]
+    reference: str
+    variants: tuple[VariantRecord, ...]
+    recommended: str | None
+    files: Mapping[str, str]
+    measurement: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+    sample_inputs: str = SAMPLE_INPUTS
+    reference_outputs: str = REFERENCE_OUTPUTS
+
+    @property
+    def passed(self) -> bool:
+        """Whether the fp32 export kept parity and a variant could be recommended."""
+        fp32 = next((v for v in self.variants if v.name == "fp32"), None)
+        return fp32 is not None and fp32.passed and self.recommended is not None
+
+    def variant(self, name: str) -> VariantRecord:
+        """The variant called ``name``."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"no variant {name!r}; the bundle has {[v.name for v in self.variants]}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON object written to ``manifest.json``."""
+        return {
+            "schema_version": self.schema_version,
+            "convert_model_version": self.convert_model_version,
+            "created": self.created,
+            "status": "pass" if self.passed else "fail",
+            "source": dict(self.source),
+            "toolchain": dict(self.toolchain),
+            "task": self.task,
+            "model_type": self.model_type,
+            "export": dict(self.export),
+            "inputs": [dict(i) for i in self.inputs],
+            "outputs": [dict(o) for o in self.outputs],
+            "reference": self.reference,
+            "sample_inputs": self.sample_inputs,
+            "reference_outputs": self.reference_outputs,
+            "recommended": self.recommended,
+            "measurement": dict(self.measurement),
+            "variants": [v.to_json() for v in self.variants],
+            "files": dict(self.files),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+        """Rebuild from ``manifest.json``'s object; raise BundleError when it is not one."""
+        if not isinstance(data, Mapping):
+            raise BundleError("manifest.json is not a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise BundleError(
+                f"manifest.json schema_version {version!r} is not supported "
+                f"(expected {SCHEMA_VERSION})"
+            )
+        try:
+            return cls(
+                schema_version=version,
+                convert_model_version=data["convert_model_version"],
+                created=data["created"],
+                source=data["source"],
+                toolchain=data["toolchain"],
+                task=data["task"],
+                model_type=data["model_type"],
+                export=data["export"],
+                inputs=tuple(data["inputs"]),
+                outputs=tuple(data["outputs"]),
+                reference=data["reference"],
+                variants=tuple(VariantRecord.from_json(v) for v in data["variants"]),
+                recommended=data["recommended"],
+                files=data["files"],
+                notes=tuple(data.get("notes", ())),
+                sample_inputs=data["sample_inputs"],
+                reference_outputs=data["reference_outputs"],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise BundleError(f"manifest.json is malformed ({type(e).__name__}: {e})") from e
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` into ``folder``."""
+    path = folder / MANIFEST_NAME
+    path.write_text(
+        json.dumps(manifest.to_json(), indent=2, allow_nan=True) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """Read ``folder/manifest.json``; raise BundleError when missing or malformed."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{folder}: no {MANIFEST_NAME}; is this a convert-model bundle?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{path}: not valid JSON ({e})") from e
+    return Manifest.from_json(data)

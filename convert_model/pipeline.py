@@ -1,0 +1,378 @@
+"""The pipeline: load, export, optimise, measure, decide, write. Stage logic lives elsewhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.latency import LatencyConfig
+from benchmarks.parity import DEFAULT_BUDGETS, OutputParity, ParityBudget
+from convert_model import bundle
+from convert_model.errors import ParityError, UsageError
+from convert_model.hashing import sha256_file, sha256_files
+from convert_model.manifest import (
+    MANIFEST_NAME,
+    REFERENCE_OUTPUTS,
+    SAMPLE_INPUTS,
+    Manifest,
+    VariantRecord,
+    write_manifest,
+)
+from convert_model.progress import Progress
+
+TARGETS = ("onnx",)
+PRECISIONS = ("auto", "fp32", "int8", "fp16")
+DEVICES = ("cpu",)
+REFERENCE_PREFIX = "reference:"
+TOOLCHAIN = (
+    "convert-model",
+    "torch",
+    "transformers",
+    "onnx",
+    "onnxruntime",
+    "optimum-onnx",
+    "optimum",
+    "onnxscript",
+    "numpy",
+)
+BASELINE = "fp32"
+STAGES = 6
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertOptions:
+    """Everything ``convert`` takes besides the checkpoint; validated on construction."""
+
+    target: str = "onnx"
+    out: Path | None = None
+    precision: str = "auto"
+    preset: str | None = None
+    device: str = "cpu"
+    task: str | None = None
+    input_spec: str | None = None
+    model_class: str | None = None
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+    trust_pickle: bool = False
+    force: bool = False
+    opset: int = 18
+    strategies: tuple[str, ...] | None = None
+    budgets: Mapping[str, ParityBudget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
+    eval_data: Path | None = None
+    metric: str | None = None
+    metric_output: str | None = None
+    sample_data: Path | None = None
+    threads: int | None = None
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    batch_size: int = 16
+    external_data_threshold: int = 2 * 1024**3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from converters.export import ExportConfig
+        from optimizers.presets import PRESETS
+
+        for name, value, allowed in (
+            ("target", self.target, TARGETS),
+            ("precision", self.precision, PRECISIONS),
+            ("device", self.device, DEVICES),
+        ):
+            if value not in allowed:
+                raise UsageError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        try:
+            ExportConfig(opset=self.opset, strategies=self.strategies)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if not isinstance(self.model_kwargs, Mapping):
+            raise UsageError(f"--model-kwargs must be a JSON object, got {self.model_kwargs!r}")
+        missing = sorted({"fp32", "int8", "fp16"} - set(self.budgets))
+        if missing:
+            raise UsageError(f"budgets must cover every precision; missing {missing}")
+        if self.eval_data is not None and not self.metric:
+            raise UsageError("--eval-data needs --metric (accuracy, spearman, micro_f1, ...)")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertResult:
+    """A written bundle: where it is, its manifest, and whether every gate passed."""
+
+    out: Path
+    manifest: Manifest
+
+    @property
+    def passed(self) -> bool:
+        """Whether fp32 kept parity and a variant was recommended."""
+        return self.manifest.passed
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """What failed: fp32 parity lines, or why no variant could be recommended."""
+        fp32 = self.manifest.variant(BASELINE)
+        lines = tuple(f"{BASELINE}: {line}" for line in fp32.failures)
+        if not lines and self.manifest.recommended is None:
+            lines = tuple(f"{v.name}: {v.reason}" for v in self.manifest.variants)
+        return lines
+
+
+def toolchain_versions() -> dict[str, str]:
+    """Versions of the packages that shaped the bundle."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in TOOLCHAIN:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _resolve_reference(
+    checkpoint: str, options: ConvertOptions, log: Callable[[str], None]
+) -> tuple[Path, ConvertOptions]:
+    """Build ``reference:NAME`` (cached) and fill options it defines that the user left unset."""
+    import reference_models
+
+    try:
+        built = reference_models.build(checkpoint[len(REFERENCE_PREFIX) :], progress=log)
+    except reference_models.ReferenceModelError as e:
+        raise UsageError(str(e)) from e
+    defaults = dict(built.options)
+    updates: dict[str, Any] = {}
+    for key in ("task", "input_spec", "model_class"):
+        if key in defaults and getattr(options, key) is None:
+            updates[key] = defaults[key]
+    if "model_kwargs" in defaults and not options.model_kwargs:
+        updates["model_kwargs"] = json.loads(defaults["model_kwargs"])
+    if options.eval_data is None:
+        updates.update(
+            eval_data=built.eval_data,
+            metric=built.model.metric,
+            metric_output=built.model.metric_output,
+        )
+    return built.checkpoint, replace(options, **updates)
+
+
+def default_out(checkpoint: str) -> Path:
+    """``./NAME-onnx`` in the working directory."""
+    name = (
+        checkpoint[len(REFERENCE_PREFIX) :]
+        if checkpoint.startswith(REFERENCE_PREFIX)
+        else Path(checkpoint).name.split(".")[0] or "model"
+    )
+    return Path.cwd() / f"{name}-onnx"
+
+
+def convert(
+    checkpoint: str | Path,
+    options: ConvertOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> ConvertResult:
+    """Convert ``checkpoint`` to an ONNX bundle with measured parity and speed.
+
+    Args:
+        checkpoint: a path in any supported form, or ``reference:NAME``.
+        options: a ConvertOptions; or pass its fields as keyword arguments.
+        progress: where progress lines go; default prints to stderr.
+        **kwargs: ConvertOptions fields, when ``options`` is not given.
+
+    Returns:
+        The written bundle. When the fp32 graph fails parity, or no variant qualifies, the
+        bundle is still written, marked failed, and ParityError is raised with ``.result``
+        set and every failure listed.
+    """
+    from benchmarks.hardware import usable_threads
+    from converters.export import ExportConfig, export
+    from converters.forms import detect_form
+    from converters.input_spec import parse_input_spec
+    from converters.registry import LoadOptions, loader_for
+
+    if options is None:
+        fields: dict[str, Any] = {
+            k: Path(v) if k in ("out", "eval_data", "sample_data") and v is not None else v
+            for k, v in kwargs.items()
+        }
+        options = ConvertOptions(**fields)
+    elif kwargs:
+        raise UsageError("pass either options or keyword arguments, not both")
+    progress = progress or Progress(total=STAGES)
+    text = str(checkpoint)
+    out = Path(options.out) if options.out is not None else default_out(text)
+    threads = options.threads or usable_threads()
+
+    with progress.stage(f"load {text}"):
+        if text.startswith(REFERENCE_PREFIX):
+            path, options = _resolve_reference(text, options, progress.note)
+        else:
+            path = Path(text)
+        form = detect_form(path)
+        progress.note(f"form: {form}")
+        load_options = LoadOptions(
+            task=options.task,
+            input_spec=parse_input_spec(options.input_spec) if options.input_spec else None,
+            model_class=options.model_class,
+            model_kwargs=options.model_kwargs,
+            trust_remote_code=options.trust_remote_code,
+            trust_pickle=options.trust_pickle,
+            seed=options.seed,
+        )
+        loaded = loader_for(form)(path, form, load_options)
+        progress.note(
+            f"model: {loaded.model_type}, task: {loaded.task or '-'}, "
+            f"inputs: {', '.join(loaded.input_names)}"
+        )
+        for note in loaded.notes:
+            progress.note(note)
+        eval_set = _eval_set(options, loaded.input_names, loaded.output_names)
+
+    with bundle.staging(out, options.force) as staging:
+        with progress.stage("export to ONNX"):
+            graph = export(
+                loaded,
+                staging,
+                ExportConfig(
+                    opset=options.opset,
+                    strategies=options.strategies,
+                    external_data_threshold=options.external_data_threshold,
+                ),
+                log=progress.note,
+            )
+            progress.note(f"exported with {graph.strategy}, opset {graph.opset}")
+        from convert_model import stages
+
+        with progress.stage("check fp32 parity with the original"):
+            stages.set_torch_threads(threads) if loaded.module is not None else None
+            original = stages.measure_original(loaded, eval_set, options.batch_size)
+            fp32 = stages.fp32_record(graph.path, staging, original, options, threads)
+            for record in _worst(fp32.parity):
+                progress.note(_describe(record))
+            if original.eval_score is not None and eval_set is not None:
+                progress.note(
+                    f"task metric {eval_set.metric}: original {original.eval_score:.4f}, "
+                    f"fp32 {fp32.task_metric:.4f} ({eval_set.size} examples)"
+                )
+        with progress.stage("optimise and quantize"):
+            records = [fp32] + stages.build_variants(
+                graph.path, staging, loaded, original, options, threads, progress.note
+            )
+        with progress.stage(f"measure latency ({threads} threads) and choose"):
+            records, measurement = stages.time_and_choose(
+                records, staging, loaded, original, eval_set, options, threads, progress.note
+            )
+        with progress.stage(f"write bundle {out}"):
+            manifest = _write(
+                staging, path, loaded, graph, records, original.references, measurement, options
+            )
+    result = ConvertResult(out=out, manifest=manifest)
+    if not result.passed:
+        error = ParityError(f"parity gate failed for {out}", result.failures)
+        error.result = result  # type: ignore[attr-defined]
+        raise error
+    return result
+
+
+def _eval_set(options: ConvertOptions, input_names: Sequence[str], output_names: Sequence[str]):
+    from benchmarks.evaluate import load_eval_set
+
+    if options.eval_data is None or options.metric is None:
+        return None
+    output = options.metric_output or output_names[0]
+    if output not in output_names:
+        raise UsageError(
+            f"--metric-output {output!r} is not a model output; outputs: {', '.join(output_names)}"
+        )
+    return load_eval_set(options.eval_data, options.metric, output, input_names)
+
+
+def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:
+    """Per output name, the record with the largest abs diff."""
+    worst: dict[str, OutputParity] = {}
+    for r in records:
+        if r.name not in worst or r.max_abs_diff > worst[r.name].max_abs_diff:
+            worst[r.name] = r
+    return list(worst.values())
+
+
+def _describe(r: OutputParity) -> str:
+    parts = [f"{r.name}: max abs diff {r.max_abs_diff:.2e}"]
+    if r.min_cosine is not None:
+        parts.append(f"min cosine {r.min_cosine:.6f}")
+    if r.top1_agreement is not None:
+        parts.append(f"top-1 agreement {r.top1_agreement:.1%}")
+    return ", ".join(parts)
+
+
+def _save_npz(path: Path, sets: Sequence[Mapping[str, np.ndarray]]) -> None:
+    arrays: dict[str, Any] = {
+        f"{i}/{name}": value for i, s in enumerate(sets) for name, value in s.items()
+    }
+    np.savez(path, **arrays)
+
+
+def _write(
+    staging: Path,
+    source: Path,
+    loaded: Any,
+    graph: Any,
+    records: Sequence[VariantRecord],
+    references: Sequence[Mapping[str, np.ndarray]],
+    measurement: Mapping[str, Any],
+    options: ConvertOptions,
+) -> Manifest:
+    for file in loaded.files_to_copy:
+        shutil.copy2(file, staging / file.name)
+    _save_npz(staging / SAMPLE_INPUTS, loaded.examples)
+    _save_npz(staging / REFERENCE_OUTPUTS, references)
+    root = source if source.is_dir() else source.parent
+    source_sha, source_files = sha256_files(loaded.hashed_files, root)
+    files = {
+        str(p.relative_to(staging)): sha256_file(p)
+        for p in sorted(staging.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+    recommended = next((r.name for r in records if r.reason.startswith("recommended")), None)
+    manifest = Manifest(
+        convert_model_version=toolchain_versions()["convert-model"],
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        source={
+            "path": str(source.resolve()),
+            "form": str(loaded.form),
+            "sha256": source_sha,
+            "files": source_files,
+        },
+        toolchain=toolchain_versions(),
+        task=loaded.task,
+        model_type=loaded.model_type,
+        export={
+            "strategy": graph.strategy,
+            "attempts": [a.to_json() for a in graph.attempts],
+            "opset": graph.opset,
+            "external_data": graph.external_data,
+            "options": {"opset": options.opset, "dynamic": True},
+        },
+        inputs=tuple(t.to_json() for t in graph.inputs),
+        outputs=tuple(t.to_json() for t in graph.outputs),
+        reference="source ONNX graph (onnxruntime)"
+        if loaded.module is None
+        else "original model (PyTorch eager)",
+        variants=tuple(records),
+        recommended=recommended,
+        files=files,
+        measurement=measurement,
+        notes=loaded.notes,
+    )
+    write_manifest(staging, manifest)
+    return manifest

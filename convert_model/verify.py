@@ -1,0 +1,79 @@
+"""``convert-model verify OUT``: re-check a bundle's hashes and re-run parity from its inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.parity import compare, failures
+from convert_model.errors import BundleError
+from convert_model.hashing import sha256_file
+from convert_model.manifest import MANIFEST_NAME, Manifest, read_manifest
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyResult:
+    """What ``verify`` found: every problem, one line each; none means the bundle holds."""
+
+    out: Path
+    manifest: Manifest
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every hash matched and every variant stayed within its budget."""
+        return not self.problems
+
+
+def _load_sets(path: Path) -> list[dict[str, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            sets: dict[int, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                index, name = key.split("/", 1)
+                sets.setdefault(int(index), {})[name] = data[key]
+    except (OSError, ValueError) as e:
+        raise BundleError(f"{path}: cannot read ({e})") from e
+    return [sets[i] for i in sorted(sets)]
+
+
+def verify(out: Path) -> VerifyResult:
+    """Check every file's SHA-256, then re-run each variant on the stored sample inputs."""
+    from converters import onnx_graph
+
+    out = Path(out)
+    manifest = read_manifest(out)
+    problems = []
+    for rel, expected in manifest.files.items():
+        path = out / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(path) != expected:
+            problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
+    listed = set(manifest.files) | {MANIFEST_NAME}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and str(path.relative_to(out)) not in listed:
+            problems.append(f"{path.relative_to(out)}: not listed in the manifest")
+    if not all(
+        (out / name).is_file() for name in (manifest.sample_inputs, manifest.reference_outputs)
+    ):
+        return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    inputs = _load_sets(out / manifest.sample_inputs)
+    references = _load_sets(out / manifest.reference_outputs)
+    for variant in manifest.variants:
+        if not variant.file:  # measured at conversion, file not kept in the bundle
+            continue
+        try:
+            sess = onnx_graph.session(out / variant.file)
+            records = [
+                r
+                for check, (feed, ref) in enumerate(zip(inputs, references, strict=True))
+                for r in compare(ref, onnx_graph.run(sess, feed), check)
+            ]
+        except Exception as e:  # noqa: BLE001  a graph that no longer runs is a finding
+            problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
+            continue
+        problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))

@@ -1,0 +1,49 @@
+"""Export strategy 3: the TorchScript-based ``torch.onnx.export(dynamo=False)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from converters.export import ExportConfig, ExportStrategy
+from converters.export_dynamo import adapter, largest_example
+from converters.torch_module import to_torch
+from converters.types import LoadedModel
+
+
+def _applies(loaded: LoadedModel) -> str | None:
+    return "the source is already ONNX" if loaded.module is None else None
+
+
+def _axes(loaded: LoadedModel) -> dict[str, dict[int, str]]:
+    """Input axes as loaded; outputs share the batch axis when every input leads with it."""
+    axes = {n: dict(a) for n, a in loaded.dynamic_axes.items() if a}
+    leading = {loaded.dynamic_axes.get(n, {}).get(0) for n in loaded.input_names}
+    if len(leading) == 1 and None not in leading:
+        batch = str(leading.pop())
+        axes.update({n: {0: batch} for n in loaded.output_names})
+    return axes
+
+
+def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
+    import torch
+
+    module = loaded.module
+    if isinstance(module, torch.export.ExportedProgram):
+        module = module.module()
+    elif not isinstance(module, torch.jit.ScriptModule):
+        module = adapter(loaded)
+    example = to_torch(largest_example(loaded))
+    axes = _axes(loaded) if config.dynamic else None
+    torch.onnx.export(
+        module,
+        tuple(example[n] for n in loaded.input_names),
+        str(path),
+        dynamo=False,
+        opset_version=config.opset,
+        input_names=list(loaded.input_names),
+        output_names=list(loaded.output_names),
+        dynamic_axes=axes or None,
+    )
+
+
+TORCHSCRIPT = ExportStrategy(name="torchscript", applies=_applies, export=_export)

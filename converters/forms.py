@@ -1,0 +1,81 @@
+"""Recognise a checkpoint's form from its path and, where the suffix is ambiguous, its bytes."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from convert_model.errors import CheckpointError
+from converters.types import CheckpointForm
+
+_SUFFIX_FORMS = {
+    ".onnx": CheckpointForm.ONNX,
+    ".ipynb": CheckpointForm.NOTEBOOK,
+    ".pt2": CheckpointForm.TORCH_EXPORT,
+    ".safetensors": CheckpointForm.STATE_DICT,
+    ".ts": CheckpointForm.TORCHSCRIPT,
+    ".torchscript": CheckpointForm.TORCHSCRIPT,
+    ".pkl": CheckpointForm.PICKLE,
+    ".pickle": CheckpointForm.PICKLE,
+    ".joblib": CheckpointForm.PICKLE,
+}
+_TORCH_SAVE_SUFFIXES = (".pt", ".pth", ".bin")
+_TRAINER_DIR = re.compile(r"^checkpoint-\d+$")
+_PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with PROTO
+
+
+def detect_form(path: Path) -> CheckpointForm:
+    """Return the form of the checkpoint at ``path``; raise CheckpointError when it has none."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _folder_form(path)
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    if suffix in _SUFFIX_FORMS:
+        return _SUFFIX_FORMS[suffix]
+    if suffix in _TORCH_SAVE_SUFFIXES:
+        return _torch_save_form(path)
+    known = sorted([*_SUFFIX_FORMS, *_TORCH_SAVE_SUFFIXES])
+    raise CheckpointError(
+        f"{path}: unrecognised checkpoint suffix {suffix or '(none)'!r}; expected a model "
+        f"folder with config.json or one of {', '.join(known)}"
+    )
+
+
+def _folder_form(path: Path) -> CheckpointForm:
+    if not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"{path}: a folder checkpoint needs a config.json (a Hugging Face model or "
+            "Trainer checkpoint folder); none found"
+        )
+    if (path / "trainer_state.json").is_file() or _TRAINER_DIR.match(path.name):
+        return CheckpointForm.HF_TRAINER_CHECKPOINT
+    return CheckpointForm.HF_MODEL
+
+
+def _torch_save_form(path: Path) -> CheckpointForm:
+    """Tell a TorchScript archive, an exported program and a torch.save file apart."""
+    if zipfile.is_zipfile(path):
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise CheckpointError(f"{path}: corrupt zip archive ({e})") from e
+        members = {n.split("/", 1)[-1] for n in names}
+        if "constants.pkl" in members or any(m.startswith("code/") for m in members):
+            return CheckpointForm.TORCHSCRIPT
+        if "archive_format" in members or any(m.startswith("models/") for m in members):
+            return CheckpointForm.TORCH_EXPORT
+        if "data.pkl" in members:
+            return CheckpointForm.STATE_DICT
+        raise CheckpointError(f"{path}: a zip archive that is not a torch.save file")
+    with path.open("rb") as f:
+        head = f.read(2)
+    if head[:1] == _PICKLE_MAGIC:
+        return CheckpointForm.STATE_DICT  # legacy (non-zip) torch.save; loaded weights-only
+    raise CheckpointError(
+        f"{path}: not a torch.save file (neither a zip archive nor a pickle); "
+        "is it truncated or of another format?"
+    )

@@ -1,0 +1,66 @@
+"""One registry of checkpoint loaders, keyed by form; registering a form twice is an error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convert_model.errors import CheckpointError
+from converters.input_spec import InputSpec
+from converters.types import CheckpointForm, LoadedModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOptions:
+    """What a loader may need besides the path; each loader reads only its own fields."""
+
+    task: str | None = None
+    input_spec: InputSpec | None = None
+    model_class: str | None = None
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+    trust_pickle: bool = False
+    seed: int = 0
+
+
+Loader = Callable[[Path, CheckpointForm, LoadOptions], LoadedModel]
+_LOADERS: dict[CheckpointForm, Loader] = {}
+
+
+def register_loader(*forms: CheckpointForm) -> Callable[[Loader], Loader]:
+    """Register ``fn`` as the loader of ``forms``; a form registered twice raises."""
+
+    def decorate(fn: Loader) -> Loader:
+        for form in forms:
+            if form in _LOADERS:
+                raise ValueError(
+                    f"a loader for {form} is already registered ({_LOADERS[form].__qualname__})"
+                )
+            _LOADERS[form] = fn
+        return fn
+
+    return decorate
+
+
+def loader_for(form: CheckpointForm) -> Loader:
+    """Return the loader registered for ``form``."""
+    _import_loaders()
+    if form not in _LOADERS:
+        supported = ", ".join(sorted(str(f) for f in _LOADERS))
+        raise CheckpointError(
+            f"checkpoints of form {form} are not supported yet; supported: {supported}"
+        )
+    return _LOADERS[form]
+
+
+def _import_loaders() -> None:
+    """Import the loader modules so their decorators run (they import torch, hence lazily)."""
+    from converters import (  # noqa: F401
+        hf_folder,
+        onnx_file,
+        state_dict,
+        torch_export,
+        torchscript,
+    )

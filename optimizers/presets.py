@@ -1,0 +1,163 @@
+"""Named optimisation recipes, as data. ``--preset NAME`` builds one; ``--precision`` picks a set.
+
+A preset is the passes applied to the exported fp32 graph, in order: an optional fusion,
+then at most one of dynamic int8, static int8 or fp16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convert_model.errors import OptimizationError
+from optimizers.fp16 import Fp16Config, to_fp16
+from optimizers.fuse import FuseConfig, fuse
+from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
+from optimizers.quantize_static import StaticQuantConfig, quantize_static
+from optimizers.types import Variant
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """One recipe: whether to fuse first, and which precision pass follows."""
+
+    name: str
+    description: str
+    device: str
+    precision: str
+    fuse: bool = True
+    dynamic: DynamicQuantConfig | None = None
+    static: StaticQuantConfig | None = None
+    fp16: Fp16Config | None = None
+
+    def __post_init__(self) -> None:
+        passes = [p for p in (self.dynamic, self.static, self.fp16) if p is not None]
+        if len(passes) > 1:
+            raise ValueError(f"preset {self.name!r} sets more than one precision pass")
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether building it needs sample inputs."""
+        return self.static is not None
+
+
+PRESETS: Mapping[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="cpu-fp32",
+            description="fused fp32 (transformer or graph-level fusions)",
+            device="cpu",
+            precision="fp32",
+        ),
+        Preset(
+            name="cpu-int8",
+            description="fused, then dynamic int8 (per-channel int8 weights)",
+            device="cpu",
+            precision="int8",
+            dynamic=DynamicQuantConfig(),
+        ),
+        Preset(
+            name="cpu-int8-static",
+            description="static int8 QDQ, MinMax calibration (CNNs)",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            static=StaticQuantConfig(),
+        ),
+        Preset(
+            name="cpu-int8-static-entropy",
+            description="static int8 QDQ, entropy calibration",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            static=StaticQuantConfig(method="entropy"),
+        ),
+        Preset(
+            name="cpu-int8-static-percentile",
+            description="static int8 QDQ, percentile calibration",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            static=StaticQuantConfig(method="percentile"),
+        ),
+        Preset(
+            name="gpu-fp16",
+            description="fused for GPU, then fp16 with fp32 inputs/outputs",
+            device="cuda",
+            precision="fp16",
+            fp16=Fp16Config(),
+        ),
+    )
+}
+
+# What --precision builds on a CPU, in order. "auto" measures them all and picks.
+PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
+    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-static", "gpu-fp16"),
+    "fp32": ("cpu-fp32",),
+    "int8": ("cpu-int8", "cpu-int8-static"),
+    "fp16": ("gpu-fp16",),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name lists the known ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build(
+    preset: Preset,
+    src: Path,
+    folder: Path,
+    fuse_config: FuseConfig,
+    calibration: Sequence[Mapping[str, np.ndarray]] = (),
+    nodes_to_exclude: tuple[str, ...] = (),
+) -> Variant:
+    """Apply ``preset`` to ``src``, writing ``folder/model.<preset>.onnx``."""
+    dst = folder / f"model.{preset.name}.onnx"
+    fuse_config = FuseConfig(
+        model_type=fuse_config.model_type,
+        num_heads=fuse_config.num_heads,
+        hidden_size=fuse_config.hidden_size,
+        use_gpu=preset.device == "cuda",
+    )
+    steps: list[Variant] = []
+    current = src
+    if preset.fuse:
+        fused_path = dst if preset.precision == "fp32" else folder / f".{preset.name}.fused.onnx"
+        steps.append(fuse(current, fused_path, fuse_config))
+        current = fused_path
+    try:
+        if preset.dynamic is not None:
+            config = DynamicQuantConfig(
+                **{**preset.dynamic.__dict__, "nodes_to_exclude": nodes_to_exclude}
+            )
+            steps.append(quantize_dynamic(current, dst, config, name=preset.name))
+        elif preset.static is not None:
+            config_s = StaticQuantConfig(
+                **{**preset.static.__dict__, "nodes_to_exclude": nodes_to_exclude}
+            )
+            steps.append(quantize_static(current, dst, config_s, calibration, name=preset.name))
+        elif preset.fp16 is not None:
+            steps.append(to_fp16(current, dst, preset.fp16, name=preset.name))
+    finally:
+        if current != src and current != dst:
+            current.unlink(missing_ok=True)
+    if not steps:
+        raise OptimizationError(f"preset {preset.name!r} has no passes")
+    details: dict[str, object] = {}
+    for step in steps:
+        details.update(step.details)
+    return Variant(
+        name=preset.name,
+        path=dst,
+        precision=preset.precision,
+        device=preset.device,
+        recipe=tuple(r for step in steps for r in step.recipe),
+        details=details,
+    )

@@ -1,0 +1,78 @@
+"""The accuracy-budgeted choice: the fastest variant within budget, never one slower than fp32.
+
+Rules, in order, for each measured candidate:
+1. Built for another device than the target: not eligible (its speed here means nothing).
+2. Outside the accuracy budget: not eligible; the first failing check is the reason.
+3. Among the rest, the lowest median latency wins.
+4. A winner not faster than the exported fp32 graph loses to it: fp32 is recommended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    """A candidate's measured facts, as the decision needs them."""
+
+    name: str
+    precision: str
+    device: str
+    failures: tuple[str, ...]
+    p50_ms: float | None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the candidate stayed within its accuracy budget."""
+        return not self.failures
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """The recommended variant (None when nothing qualifies) and why each was or was not chosen."""
+
+    recommended: str | None
+    reasons: Mapping[str, str]
+
+
+def choose(candidates: Sequence[Measured], *, device: str, baseline: str) -> Decision:
+    """Apply the rules above; ``baseline`` names the plain fp32 export among ``candidates``."""
+    reasons: dict[str, str] = {}
+    eligible: list[Measured] = []
+    for c in candidates:
+        if c.device != device:
+            reasons[c.name] = f"built for {c.device}; not eligible on {device}"
+        elif not c.passed:
+            reasons[c.name] = f"outside the accuracy budget: {c.failures[0]}"
+        elif c.p50_ms is None:
+            reasons[c.name] = "not timed"
+        else:
+            eligible.append(c)
+    if not eligible:
+        return Decision(recommended=None, reasons=reasons)
+    eligible.sort(key=lambda c: c.p50_ms or 0.0)
+    winner = eligible[0]
+    base = next((c for c in eligible if c.name == baseline), None)
+    if (
+        base is not None
+        and winner.name != baseline
+        and not (winner.p50_ms or 0) < (base.p50_ms or 0)
+    ):
+        winner = base
+    for c in eligible:
+        if c is winner:
+            reasons[c.name] = (
+                f"recommended: fastest within budget, p50 {c.p50_ms:.2f} ms"
+                if c.name != baseline or len(eligible) == 1
+                else f"recommended: no other variant beat it, p50 {c.p50_ms:.2f} ms"
+            )
+        elif base is not None and c is not base and not (c.p50_ms or 0) < (base.p50_ms or 0):
+            reasons[c.name] = f"within budget but not faster than {baseline} ({c.p50_ms:.2f} ms)"
+        else:
+            reasons[c.name] = (
+                f"within budget but slower than {winner.name} "
+                f"({c.p50_ms:.2f} vs {winner.p50_ms:.2f} ms)"
+            )
+    return Decision(recommended=winner.name, reasons=reasons)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.parity import ParityBudget, compare, compare_output, failures
+from convert_model.errors import ParityError
+
+
+def test_compare_identical_outputs_are_exact():
+    logits = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    (record,) = compare({"logits": logits}, {"logits": logits.copy()})
+    assert record.max_abs_diff == 0 and record.min_cosine == pytest.approx(1.0)
+    assert record.top1_agreement == 1.0 and failures([record], ParityBudget()) == []
+
+
+def test_compare_measures_abs_rel_cosine_and_top1():
+    ref = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=np.float32)
+    cand = np.array([[1.0, 2.0, 3.5], [3.0, 4.0, 1.0]], dtype=np.float32)
+    record = compare_output("logits", 0, ref, cand)
+    assert record.max_abs_diff == pytest.approx(2.0)
+    assert record.max_rel_diff == pytest.approx(1.0)
+    assert record.top1_agreement == 0.5
+    expected = (ref[1] @ cand[1]) / (np.linalg.norm(ref[1]) * np.linalg.norm(cand[1]))
+    assert record.min_cosine == pytest.approx(expected, rel=1e-6)
+
+
+def test_failures_lists_every_failing_output():
+    ref = {"a": np.ones((2, 4), np.float32), "b_logits": np.eye(2, dtype=np.float32)}
+    cand = {"a": np.ones((2, 4), np.float32) * 1.01, "b_logits": np.eye(2, dtype=np.float32)[::-1]}
+    lines = failures(compare(ref, cand), ParityBudget())
+    assert any(line.startswith("a (check 0") and "max abs diff" in line for line in lines)
+    assert any(line.startswith("b_logits") and "top-1 agreement" in line for line in lines)
+    assert any(line.startswith("b_logits") and "min cosine" in line for line in lines)
+
+
+def test_compare_output_count_mismatch_is_an_error():
+    with pytest.raises(ParityError, match="outputs differ") as info:
+        compare({"a": np.zeros(2), "b": np.zeros(2)}, {"a": np.zeros(2)})
+    assert info.value.failures == ("missing output b",)
+
+
+def test_compare_shape_mismatch_fails_the_budget():
+    record = compare_output("x", 0, np.zeros((2, 3)), np.zeros((3, 2)))
+    assert not record.shape_match
+    assert failures([record], ParityBudget()) == [
+        "x (check 0, shape [2, 3]): candidate shape differs"
+    ]
+
+
+def test_compare_nan_where_reference_has_none_fails():
+    ref = np.ones((1, 3), np.float32)
+    cand = ref.copy()
+    cand[0, 1] = np.nan
+    record = compare_output("x", 0, ref, cand)
+    assert record.max_abs_diff == float("inf") and failures([record], ParityBudget())
+
+
+def test_compare_matching_nans_agree():
+    ref = np.array([[np.nan, 1.0]], np.float32)
+    assert compare_output("x", 0, ref, ref.copy()).max_abs_diff == 0
+
+
+def test_compare_integer_outputs_have_no_cosine():
+    record = compare_output("ids", 0, np.array([1, 2, 3]), np.array([1, 2, 4]))
+    assert record.min_cosine is None and record.max_abs_diff == 1
+
+
+def test_parity_budget_validates_ranges():
+    with pytest.raises(ValueError, match="min_cosine must be in"):
+        ParityBudget(min_cosine=2.0)
+    with pytest.raises(ValueError, match="max_abs_diff must be >= 0"):
+        ParityBudget(max_abs_diff=-1)
+    with pytest.raises(TypeError):
+        ParityBudget(atol=1e-3)  # kw_only config: a misspelt field raises
+
+
+def test_parity_budget_none_switches_a_limit_off():
+    record = compare_output("x", 0, np.ones((1, 2)), np.ones((1, 2)) * 2)
+    assert failures([record], ParityBudget(max_abs_diff=None, min_cosine=None)) == []

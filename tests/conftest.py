@@ -1,0 +1,19 @@
+"""Shared fixtures: tiny models in every checkpoint form, built once per session, offline."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tests.fixtures import models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def model_zoo(tmp_path_factory: pytest.TempPathFactory) -> models.Zoo:
+    """Lazily built tiny checkpoints, shared by every test in the session."""
+    return models.Zoo(tmp_path_factory.mktemp("zoo"))
