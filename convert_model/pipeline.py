@@ -268,6 +268,9 @@ def convert(
             records = [fp32] + stages.build_variants(
                 graph.path, staging, loaded, original, options, threads, progress.note
             )
+            records = stages.recover_int8(
+                records, graph.path, staging, loaded, original, options, threads, progress.note
+            )
         with progress.stage(f"measure latency ({threads} threads) and choose"):
             records, measurement = stages.time_and_choose(
                 records, staging, loaded, original, eval_set, options, threads, progress.note

@@ -6,6 +6,7 @@ then at most one of dynamic int8, static int8 or fp16.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,34 +118,27 @@ def build(
     fuse_config: FuseConfig,
     calibration: Sequence[Mapping[str, np.ndarray]] = (),
     nodes_to_exclude: tuple[str, ...] = (),
+    name: str | None = None,
 ) -> Variant:
-    """Apply ``preset`` to ``src``, writing ``folder/model.<preset>.onnx``."""
-    dst = folder / f"model.{preset.name}.onnx"
-    fuse_config = FuseConfig(
-        model_type=fuse_config.model_type,
-        num_heads=fuse_config.num_heads,
-        hidden_size=fuse_config.hidden_size,
-        use_gpu=preset.device == "cuda",
-    )
+    """Apply ``preset`` to ``src``, writing ``folder/model.<name>.onnx`` (name: the preset's)."""
+    name = name or preset.name
+    dst = folder / f"model.{name}.onnx"
+    fuse_config = dataclasses.replace(fuse_config, use_gpu=preset.device == "cuda")
     steps: list[Variant] = []
     current = src
     if preset.fuse:
-        fused_path = dst if preset.precision == "fp32" else folder / f".{preset.name}.fused.onnx"
+        fused_path = dst if preset.precision == "fp32" else folder / f".{name}.fused.onnx"
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
     try:
         if preset.dynamic is not None:
-            config = DynamicQuantConfig(
-                **{**preset.dynamic.__dict__, "nodes_to_exclude": nodes_to_exclude}
-            )
-            steps.append(quantize_dynamic(current, dst, config, name=preset.name))
+            config = dataclasses.replace(preset.dynamic, nodes_to_exclude=nodes_to_exclude)
+            steps.append(quantize_dynamic(current, dst, config, name=name))
         elif preset.static is not None:
-            config_s = StaticQuantConfig(
-                **{**preset.static.__dict__, "nodes_to_exclude": nodes_to_exclude}
-            )
-            steps.append(quantize_static(current, dst, config_s, calibration, name=preset.name))
+            config_s = dataclasses.replace(preset.static, nodes_to_exclude=nodes_to_exclude)
+            steps.append(quantize_static(current, dst, config_s, calibration, name=name))
         elif preset.fp16 is not None:
-            steps.append(to_fp16(current, dst, preset.fp16, name=preset.name))
+            steps.append(to_fp16(current, dst, preset.fp16, name=name))
     finally:
         if current != src and current != dst:
             current.unlink(missing_ok=True)
@@ -154,7 +148,7 @@ def build(
     for step in steps:
         details.update(step.details)
     return Variant(
-        name=preset.name,
+        name=name,
         path=dst,
         precision=preset.precision,
         device=preset.device,

@@ -1,0 +1,87 @@
+"""Which nodes cost a quantized graph its accuracy: per-node error against the fp32 graph.
+
+Both graphs keep the fp32 graph's tensor names at node boundaries (quantization wraps a
+node but its output keeps its name), so each node's output can be read from both and
+compared. A node's *own* error is its output error less the worst error already present
+in its activation inputs: a node downstream of a damaged one is not blamed for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeError:
+    """One node's error: at its output, inherited from its inputs, and its own share."""
+
+    node: str
+    output_error: float
+    input_error: float
+
+    @property
+    def own_error(self) -> float:
+        """The error this node adds."""
+        return max(0.0, self.output_error - self.input_error)
+
+
+def _expose(path: Path, tensors: Sequence[str], dst: Path) -> Path:
+    import onnx
+
+    model = onnx.load(str(path))
+    present = {o.name for o in model.graph.output}
+    produced = {out for node in model.graph.node for out in node.output}
+    for name in tensors:
+        if name not in present and name in produced:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    onnx.save_model(model, str(dst))
+    return dst
+
+
+def _run_all(path: Path, tensors: Sequence[str], feeds: Sequence[Mapping[str, np.ndarray]],
+             threads: int) -> dict[str, list[np.ndarray]]:
+    from converters import onnx_graph
+
+    with tempfile.TemporaryDirectory(prefix="convert-model-nodes-") as tmp:
+        sess = onnx_graph.session(_expose(path, tensors, Path(tmp) / "exposed.onnx"), threads)
+        names = [o.name for o in sess.get_outputs()]
+        values: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for feed in feeds:
+            for name, value in zip(names, sess.run(names, dict(feed)), strict=True):
+                values[name].append(np.asarray(value, dtype=np.float64))
+    return values
+
+
+def relative_error(reference: list[np.ndarray], candidate: list[np.ndarray]) -> float:
+    """||candidate - reference|| / ||reference|| over every feed."""
+    num = sum(float(np.sum((c - r) ** 2)) for r, c in zip(reference, candidate, strict=True))
+    den = sum(float(np.sum(r ** 2)) for r in reference)
+    return float(np.sqrt(num / (den + _EPS)))
+
+
+def node_errors(fp32: Path, quantized: Path, nodes: Mapping[str, tuple[str, Sequence[str]]],
+                feeds: Sequence[Mapping[str, np.ndarray]], threads: int = 1) -> list[NodeError]:
+    """Error of each node in ``nodes`` (name → (output tensor, activation input tensors)).
+
+    Returns the nodes sorted by their own error, worst first.
+    """
+    tensors = sorted({t for out, ins in nodes.values() for t in (out, *ins)})
+    reference = _run_all(fp32, tensors, feeds, threads)
+    candidate = _run_all(quantized, tensors, feeds, threads)
+
+    def error(tensor: str) -> float:
+        if tensor not in reference or tensor not in candidate:
+            return 0.0
+        return relative_error(reference[tensor], candidate[tensor])
+
+    found = [NodeError(node=name, output_error=error(out),
+                       input_error=max((error(t) for t in ins), default=0.0))
+             for name, (out, ins) in nodes.items()]
+    return sorted(found, key=lambda e: e.own_error, reverse=True)
