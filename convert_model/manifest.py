@@ -107,6 +107,7 @@ class Manifest:
     recommended: str | None
     files: Mapping[str, str]
     measurement: Mapping[str, Any] = field(default_factory=dict)
+    input_schema: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
     sample_inputs: str = SAMPLE_INPUTS
@@ -144,6 +145,7 @@ class Manifest:
             "reference_outputs": self.reference_outputs,
             "recommended": self.recommended,
             "measurement": dict(self.measurement),
+            "input_schema": dict(self.input_schema) if self.input_schema else None,
             "variants": [v.to_json() for v in self.variants],
             "files": dict(self.files),
             "notes": list(self.notes),
@@ -177,6 +179,8 @@ class Manifest:
                 recommended=data["recommended"],
                 files=data["files"],
                 notes=tuple(data.get("notes", ())),
+                measurement=data.get("measurement", {}),
+                input_schema=data.get("input_schema"),
                 sample_inputs=data["sample_inputs"],
                 reference_outputs=data["reference_outputs"],
             )

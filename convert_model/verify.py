@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.parity import compare, failures
-from convert_model.errors import BundleError
+from convert_model.errors import BundleError, UsageError
 from convert_model.hashing import sha256_file
 from convert_model.manifest import MANIFEST_NAME, Manifest, read_manifest
 
@@ -76,4 +76,44 @@ def verify(out: Path) -> VerifyResult:
             problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
             continue
         problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+
+
+def check_data(out: Path, data: Path) -> VerifyResult:
+    """Run the bundle on the user's rows: schema first, then each kept variant against fp32.
+
+    ``data`` is an ``.npz`` with one array per graph input. A tabular bundle's input must
+    have the schema's feature count; a mismatch is a UsageError naming the expected features.
+    """
+    from converters import onnx_graph
+
+    out = Path(out)
+    manifest = read_manifest(out)
+    try:
+        with np.load(data, allow_pickle=False) as npz:
+            feed = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{data}: cannot read the data ({e})") from e
+    schema = manifest.input_schema
+    if schema is not None:
+        features = list(schema["features"])
+        matrix = feed.get(schema["input"])
+        if matrix is None or matrix.ndim != 2 or matrix.shape[1] != len(features):
+            got = "no array" if matrix is None else f"shape {list(matrix.shape)}"
+            raise UsageError(
+                f"{data}: input {schema['input']!r} needs {len(features)} features "
+                f"({', '.join(features)}); got {got}"
+            )
+        feed[schema["input"]] = matrix.astype(np.float32)
+    names = [i["name"] for i in manifest.inputs]
+    missing = [n for n in names if n not in feed]
+    if missing:
+        raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
+    reference = onnx_graph.run(onnx_graph.session(out / manifest.variant("fp32").file), feed)
+    problems = []
+    for variant in manifest.variants:
+        if variant.file and variant.name != "fp32":
+            got = onnx_graph.run(onnx_graph.session(out / variant.file), feed)
+            lines = failures(compare(reference, got), variant.budget)
+            problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)
     return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))

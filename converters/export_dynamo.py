@@ -25,8 +25,8 @@ def adapter(loaded: LoadedModel) -> PositionalAdapter:
 def _applies(loaded: LoadedModel) -> str | None:
     import torch
 
-    if loaded.module is None:
-        return "the source is already ONNX"
+    if loaded.framework != "torch":
+        return f"not a torch model ({loaded.framework})"
     if isinstance(loaded.module, torch.jit.ScriptModule):
         return "torch.export cannot trace a TorchScript module"
     return None

@@ -9,7 +9,7 @@ from converters.types import LoadedModel
 
 
 def _applies(loaded: LoadedModel) -> str | None:
-    return None if loaded.module is None else "the source is not ONNX"
+    return None if loaded.framework == "onnx" else "the source is not ONNX"
 
 
 def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:

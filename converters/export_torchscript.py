@@ -11,7 +11,7 @@ from converters.types import LoadedModel
 
 
 def _applies(loaded: LoadedModel) -> str | None:
-    return "the source is already ONNX" if loaded.module is None else None
+    return None if loaded.framework == "torch" else f"not a torch model ({loaded.framework})"
 
 
 def _axes(loaded: LoadedModel) -> dict[str, dict[int, str]]:

@@ -19,7 +19,10 @@ _SUFFIX_FORMS = {
     ".pkl": CheckpointForm.PICKLE,
     ".pickle": CheckpointForm.PICKLE,
     ".joblib": CheckpointForm.PICKLE,
+    ".ubj": CheckpointForm.XGBOOST,
+    ".skops": CheckpointForm.SKOPS,
 }
+_SNIFFED_SUFFIXES = (".json", ".txt", ".lgb", ".model")
 _TORCH_SAVE_SUFFIXES = (".pt", ".pth", ".bin")
 _TRAINER_DIR = re.compile(r"^checkpoint-\d+$")
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with PROTO
@@ -38,7 +41,9 @@ def detect_form(path: Path) -> CheckpointForm:
         return _SUFFIX_FORMS[suffix]
     if suffix in _TORCH_SAVE_SUFFIXES:
         return _torch_save_form(path)
-    known = sorted([*_SUFFIX_FORMS, *_TORCH_SAVE_SUFFIXES])
+    if suffix in _SNIFFED_SUFFIXES:
+        return _text_model_form(path)
+    known = sorted([*_SUFFIX_FORMS, *_TORCH_SAVE_SUFFIXES, *_SNIFFED_SUFFIXES])
     raise CheckpointError(
         f"{path}: unrecognised checkpoint suffix {suffix or '(none)'!r}; expected a model "
         f"folder with config.json or one of {', '.join(known)}"
@@ -78,4 +83,18 @@ def _torch_save_form(path: Path) -> CheckpointForm:
     raise CheckpointError(
         f"{path}: not a torch.save file (neither a zip archive nor a pickle); "
         "is it truncated or of another format?"
+    )
+
+
+def _text_model_form(path: Path) -> CheckpointForm:
+    """An XGBoost JSON model or a LightGBM text model, told apart by their first bytes."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    text = head.decode("utf-8", errors="replace")
+    if text.lstrip().startswith("{") and '"learner"' in text:
+        return CheckpointForm.XGBOOST
+    if text.startswith("tree\n") or "\nversion=v" in text[:200]:
+        return CheckpointForm.LIGHTGBM
+    raise CheckpointError(
+        f"{path}: neither an XGBoost JSON model nor a LightGBM text model"
     )

@@ -44,6 +44,7 @@ def load_onnx(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedM
         examples=spec.examples(options.seed),
         run=run,
         model_type="onnx",
+        framework="onnx",
         hashed_files=(path,),
         notes=("the source is an ONNX graph: parity is measured against the source graph",),
     )

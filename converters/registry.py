@@ -61,6 +61,7 @@ def _import_loaders() -> None:
         hf_folder,
         onnx_file,
         state_dict,
+        tabular,
         torch_export,
         torchscript,
     )

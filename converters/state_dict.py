@@ -180,9 +180,18 @@ def load_pickle(path: Path, form: CheckpointForm, options: LoadOptions) -> Loade
     if not options.trust_pickle:
         raise CheckpointError(f"{path}: a pickle {_PICKLE_REFUSAL}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        if path.suffix.lower() in (".pkl", ".pickle", ".joblib"):
+            import joblib
+
+            obj = joblib.load(path)
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001
         raise CheckpointError(f"{path}: unpickling failed ({_first_line(e)})") from e
+    if hasattr(obj, "n_features_in_") and not isinstance(obj, torch.nn.Module):
+        from converters.tabular import sklearn_model
+
+        return sklearn_model(path, form, obj, options)
     if not isinstance(obj, torch.nn.Module):
         raise CheckpointError(
             f"{path}: the pickle holds a {type(obj).__name__}, not a torch module"

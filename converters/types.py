@@ -25,6 +25,9 @@ class CheckpointForm(str, enum.Enum):
     NOTEBOOK = "notebook"
     PICKLE = "pickle"
     ONNX = "onnx"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    SKOPS = "skops"
 
     def __str__(self) -> str:
         return self.value
@@ -65,6 +68,9 @@ class LoadedModel:
         model_type: the HF ``model_type``, or the class name for plain modules.
         files_to_copy: tokenizer/config files that go into the bundle.
         hashed_files: the files whose bytes identify the source (weights, config, tokenizer).
+        framework: what runs the original: torch, onnx, xgboost, lightgbm or sklearn.
+        input_schema: for tabular models, feature names in order and the missing-value
+            convention; None otherwise.
         hf_model: the transformers model, for exporters that want it (optimum), else None.
         onnx_config: optimum's OnnxConfig for ``hf_model``, when optimum knows the architecture.
         notes: facts worth recording in the manifest (ignored files, unexpected keys).
@@ -82,6 +88,8 @@ class LoadedModel:
     model_type: str | None = None
     files_to_copy: tuple[Path, ...] = ()
     hashed_files: tuple[Path, ...] = ()
+    framework: str = "torch"
+    input_schema: Mapping[str, Any] | None = None
     hf_model: Any = None
     onnx_config: Any = None
     notes: tuple[str, ...] = field(default=())

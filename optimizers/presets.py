@@ -62,6 +62,14 @@ PRESETS: Mapping[str, Preset] = {
             dynamic=DynamicQuantConfig(),
         ),
         Preset(
+            name="cpu-int8-plain",
+            description="dynamic int8 of the unfused graph; onnxruntime fuses it when it loads",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            dynamic=DynamicQuantConfig(),
+        ),
+        Preset(
             name="cpu-int8-static",
             description="static int8 QDQ, MinMax calibration (CNNs)",
             device="cpu",
@@ -97,9 +105,9 @@ PRESETS: Mapping[str, Preset] = {
 
 # What --precision builds on a CPU, in order. "auto" measures them all and picks.
 PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
-    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-static", "gpu-fp16"),
+    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-plain", "cpu-int8-static", "gpu-fp16"),
     "fp32": ("cpu-fp32",),
-    "int8": ("cpu-int8", "cpu-int8-static"),
+    "int8": ("cpu-int8", "cpu-int8-plain", "cpu-int8-static"),
     "fp16": ("gpu-fp16",),
 }
 

@@ -80,6 +80,12 @@ def quantize_dynamic(
             "MatMulIntegerToFloat",
         )
     )
+    if quantized == 0:
+        dst.unlink(missing_ok=True)
+        raise OptimizationError(
+            f"dynamic quantization found nothing to quantize in {src.name} "
+            f"(no {'/'.join(config.op_types)} with constant weights)"
+        )
     return Variant(
         name=name,
         path=dst,

@@ -1,0 +1,124 @@
+"""Export strategy for tree ensembles and scikit-learn models: onnxmltools and skl2onnx.
+
+Rules:
+- The graph takes ``input``: float32 [batch, features]; classifiers output ``label`` and
+  ``probabilities`` (no ZipMap), regressors ``variable``.
+- LightGBM compares float64 features with float64 thresholds; the graph compares float32.
+  For float32 inputs ``x <= t`` equals ``x <= t'`` where ``t'`` is the largest float32 not
+  above ``t``, so thresholds are rounded down to float32 before conversion: labels then
+  agree exactly on every float32 input, thresholds included. XGBoost and scikit-learn trees
+  already split on float32 values.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.export import ExportConfig, ExportStrategy
+from converters.types import LoadedModel
+
+TABULAR = ("xgboost", "lightgbm", "sklearn")
+TREE_OPSET = 15  # the newest default-domain opset onnxmltools' tree converters emit
+
+
+def _applies(loaded: LoadedModel) -> str | None:
+    return None if loaded.framework in TABULAR else "not a tree ensemble or scikit-learn model"
+
+
+def floor_to_float32(value: float) -> float:
+    """The largest float32 that is not above ``value``."""
+    single = np.float32(value)
+    if float(single) > value:
+        single = np.nextafter(single, np.float32(-np.inf))
+    return float(single)
+
+
+def _floor_thresholds(tree: dict[str, Any]) -> None:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.get("threshold"), float) and node.get("decision_type") == "<=":
+            node["threshold"] = floor_to_float32(node["threshold"])
+        stack.extend(node[k] for k in ("left_child", "right_child") if k in node)
+
+
+class _Float32Booster:
+    """A LightGBM Booster whose dump has float32-exact thresholds; the rest is forwarded.
+
+    ``is_mock`` makes onnxmltools read the trees from ``dump_model`` instead of the C API.
+    """
+
+    is_mock = True
+
+    def __init__(self, booster: Any) -> None:
+        self._booster = booster
+        self._dump = copy.deepcopy(booster.dump_model())
+        for tree in self._dump["tree_info"]:
+            _floor_thresholds(tree["tree_structure"])
+
+    def dump_model(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._dump
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._booster, name)
+
+
+def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
+    import onnx
+
+    features = len((loaded.input_schema or {})["features"])
+    if loaded.framework == "sklearn":
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import FloatTensorType as SkFloat
+
+        model = to_onnx(
+            loaded.module,
+            initial_types=[("input", SkFloat([None, features]))],
+            options={"zipmap": False},
+            target_opset={"": TREE_OPSET, "ai.onnx.ml": 3},
+        )
+        _rename_outputs(model, loaded.output_names)
+    else:
+        from onnxmltools import convert_lightgbm, convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        types = [("input", FloatTensorType([None, features]))]
+        if loaded.framework == "xgboost":
+            # onnxmltools reads features by position ("f3"); names live in the input schema.
+            booster = loaded.module.copy()
+            booster.feature_names = None
+            model = convert_xgboost(booster, initial_types=types, target_opset=TREE_OPSET)
+        else:
+            from onnxmltools.convert.lightgbm._parse import WrappedBooster
+
+            model = convert_lightgbm(
+                WrappedBooster(_Float32Booster(loaded.module)),
+                initial_types=types,
+                target_opset=TREE_OPSET,
+                zipmap=False,
+            )
+        _rename_outputs(model, loaded.output_names)
+    onnx.save_model(model, str(path))
+
+
+def _rename_outputs(model: Any, names: tuple[str, ...]) -> None:
+    """Give the graph outputs the loaded model's names, in order."""
+    if len(model.graph.output) != len(names):
+        raise ValueError(
+            f"converter produced {len(model.graph.output)} outputs, expected {list(names)}"
+        )
+    for output, name in zip(model.graph.output, names, strict=True):
+        old = output.name
+        if old == name:
+            continue
+        for node in model.graph.node:
+            node.output[:] = [name if o == old else o for o in node.output]
+            node.input[:] = [name if i == old else i for i in node.input]
+        output.name = name
+
+
+ONNXMLTOOLS = ExportStrategy(name="onnxmltools", applies=_applies, export=_export)
