@@ -22,6 +22,10 @@ class LoadOptions:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     trust_pickle: bool = False
+    notebook_object: str | None = None
+    notebook_inputs: str | None = None
+    notebook_timeout: float = 300.0
+    input_spec_text: str | None = None
     seed: int = 0
 
 
@@ -60,6 +64,7 @@ def _import_loaders() -> None:
     from converters import (  # noqa: F401
         hf_folder,
         onnx_file,
+        notebook,
         state_dict,
         tabular,
         torch_export,
