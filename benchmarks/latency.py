@@ -35,6 +35,8 @@ class LatencyStats:
     runs: int
     batch_size: int
     p50_ms: float
+    p25_ms: float
+    p75_ms: float
     p90_ms: float
     p99_ms: float
     mean_ms: float
@@ -55,6 +57,8 @@ def stats(name: str, samples_s: list[float], batch_size: int) -> LatencyStats:
         runs=len(ms),
         batch_size=batch_size,
         p50_ms=p50,
+        p25_ms=float(np.percentile(ms, 25)),
+        p75_ms=float(np.percentile(ms, 75)),
         p90_ms=float(np.percentile(ms, 90)),
         p99_ms=float(np.percentile(ms, 99)),
         mean_ms=float(ms.mean()),
@@ -64,9 +68,15 @@ def stats(name: str, samples_s: list[float], batch_size: int) -> LatencyStats:
 
 
 def measure_interleaved(
-    runners: Mapping[str, Callable[[], object]], config: LatencyConfig, batch_size: int = 1
+    runners: Mapping[str, Callable[[], object]],
+    config: LatencyConfig,
+    batch_size: int = 1,
+    on_round: Callable[[int], None] | None = None,
 ) -> dict[str, LatencyStats]:
-    """Time every runner in the same rounds; stop early, after at least 3 rounds, at ``max_seconds``."""
+    """Time every runner in the same rounds; stop, after at least 3 rounds, at ``max_seconds``.
+
+    ``on_round`` (e.g. a progress bar) is called with the number of rounds done after each.
+    """
     names = list(runners)
     for name in names:
         for _ in range(config.warmup):
@@ -79,6 +89,8 @@ def measure_interleaved(
             t0 = time.perf_counter()
             runners[name]()
             samples[name].append(time.perf_counter() - t0)
+        if on_round is not None:
+            on_round(round_index + 1)
         if round_index >= 2 and time.perf_counter() - start > config.max_seconds:
             break
     return {n: stats(n, samples[n], batch_size) for n in names}

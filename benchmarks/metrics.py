@@ -20,7 +20,8 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     _check_rows(outputs, labels)
     if outputs.ndim != 2 or labels.ndim != 1:
         raise ValueError(
-            f"accuracy needs outputs (N, classes) and labels (N,), got {outputs.shape} and {labels.shape}"
+            "accuracy needs outputs (N, classes) and labels (N,), "
+            f"got {outputs.shape} and {labels.shape}"
         )
     return float(np.mean(np.argmax(outputs, axis=-1) == labels))
 
@@ -39,7 +40,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def spearman(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Spearman rank correlation between outputs[:, 0] (or a 1-D output) and the scores in labels."""
+    """Spearman rank correlation of outputs[:, 0] (or a 1-D output) with the label scores."""
     _check_rows(outputs, labels)
     predicted = outputs.reshape(len(outputs), -1)[:, 0] if outputs.ndim > 1 else outputs
     rp, rl = _ranks(predicted.astype(np.float64)), _ranks(labels.astype(np.float64).ravel())
@@ -50,11 +51,12 @@ def spearman(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def micro_f1(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Micro-averaged F1 of multi-label predictions `sigmoid(outputs) > 0.5` (outputs are logits) against multi-hot labels."""
+    """Micro-averaged F1 of `sigmoid(outputs) > 0.5` (outputs are logits) vs multi-hot labels."""
     _check_rows(outputs, labels)
     if outputs.shape != labels.shape:
         raise ValueError(
-            f"micro_f1 needs outputs and labels of one shape, got {outputs.shape} and {labels.shape}"
+            "micro_f1 needs outputs and labels of one shape, "
+            f"got {outputs.shape} and {labels.shape}"
         )
     # sigmoid(x) > 0.5 exactly when x > 0; comparing logits avoids overflow in exp.
     predicted = outputs > 0
@@ -88,7 +90,8 @@ def token_agreement(outputs: np.ndarray, labels: np.ndarray) -> float:
 def _check_rows(outputs: np.ndarray, labels: np.ndarray) -> None:
     if len(outputs) != len(labels) or len(labels) == 0:
         raise ValueError(
-            f"outputs and labels need the same, non-zero number of rows, got {len(outputs)} and {len(labels)}"
+            "outputs and labels need the same, non-zero number of rows, "
+            f"got {len(outputs)} and {len(labels)}"
         )
 
 

@@ -80,7 +80,10 @@ class ParityBudget:
 
 
 def _is_logits(name: str, reference: np.ndarray) -> bool:
-    return "logits" in name.lower() and reference.ndim >= 1 and reference.shape[-1] > 1
+    """Class scores: outputs named like logits or probabilities, with more than one class."""
+    lowered = name.lower()
+    scores = "logits" in lowered or "prob" in lowered
+    return scores and reference.ndim >= 1 and reference.shape[-1] > 1
 
 
 def _cosine_min(reference: np.ndarray, candidate: np.ndarray) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,10 +21,11 @@ from convert_model.errors import ConvertModelError, ParityError, UsageError
 from optimizers.presets import PRESETS
 
 if TYPE_CHECKING:
+    from benchmarks.sweep import SweepConfig
     from convert_model.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-SUBCOMMANDS = ("verify",)
+SUBCOMMANDS = ("verify", "compare", "references")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +39,8 @@ def _convert_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="convert-model",
         description="Convert a research checkpoint to a validated ONNX bundle. "
-        "Other commands: 'convert-model verify OUT'.",
+        "Other commands: 'convert-model verify OUT', "
+        "'convert-model compare NEW_REPORT BASELINE_REPORT'.",
     )
     p.add_argument(
         "checkpoint",
@@ -119,14 +122,33 @@ def _convert_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow unpickling, which can run code hidden in the file",
     )
+    p.add_argument("--object", metavar="NAME", help="notebook: the variable holding the model")
+    p.add_argument(
+        "--inputs",
+        metavar="NAME",
+        help="notebook: the variable holding example inputs (default: example_inputs, "
+        "sample_inputs, sample_input)",
+    )
+    p.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="notebook: time limit for running its cells (default: 300)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
     p.add_argument(
         "--export-strategy",
         action="append",
-        choices=("source-onnx", "optimum", "dynamo", "torchscript"),
+        choices=("source-onnx", "onnxmltools", "optimum", "dynamo", "torchscript"),
         dest="strategies",
         help="restrict the export chain (repeatable; default: all, in order)",
+    )
+    p.add_argument(
+        "--sweep",
+        metavar="BATCHES[:SEQS]",
+        help="latency sweep points, e.g. '1,4,16:16,64,128' (default: that), or 'off'",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -139,6 +161,13 @@ def _verify_parser() -> argparse.ArgumentParser:
         description="Re-check a bundle's hashes and re-run parity on its stored inputs.",
     )
     p.add_argument("out", type=Path, help="bundle folder")
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="FILE.npz",
+        help="also run the bundle on these inputs (one array per input); tabular bundles "
+        "check the feature count against the input schema",
+    )
     return p
 
 
@@ -182,10 +211,14 @@ def _run_convert(argv: Sequence[str]) -> int:
         model_kwargs=model_kwargs,
         trust_remote_code=args.trust_remote_code,
         trust_pickle=args.trust_pickle,
+        notebook_object=args.object,
+        notebook_inputs=args.inputs,
+        notebook_timeout=args.notebook_timeout,
         force=args.force,
         opset=args.opset,
         strategies=tuple(args.strategies) if args.strategies else None,
         budgets=budgets,
+        sweep=_sweep_config(args.sweep),
     )
     progress = Progress(total=STAGES, enabled=not args.quiet)
     result = convert(args.checkpoint, options, progress=progress)
@@ -210,11 +243,72 @@ def summary(manifest: Manifest, out: Path) -> str:
     return "\n".join(lines)
 
 
+def _sweep_config(text: str | None) -> SweepConfig | None:
+    """``--sweep``: ``off``, or batch sizes and sequence lengths as ``1,4,16:16,64,128``."""
+    from benchmarks.sweep import SweepConfig
+
+    if text is None:
+        return SweepConfig()
+    if text.strip().lower() == "off":
+        return None
+    batches, _, seqs = text.partition(":")
+    try:
+        batch_sizes = tuple(int(b) for b in batches.split(",") if b.strip())
+        seq_lens = tuple(int(s) for s in seqs.split(",") if s.strip())
+        return SweepConfig(batch_sizes=batch_sizes, seq_lens=seq_lens or SweepConfig.seq_lens)
+    except ValueError as e:
+        raise UsageError(
+            f"--sweep must be 'off' or like '1,4,16:16,64,128', got {text!r} ({e})"
+        ) from e
+
+
+def _compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="convert-model compare",
+        description="Compare a report.json with a baseline one: speed-up ratios (noise-aware) "
+        "and parity. Prints a Markdown diff table; exit 1 on a regression.",
+    )
+    p.add_argument("new", type=Path, help="the new report.json (or its bundle folder)")
+    p.add_argument("baseline", type=Path, help="the baseline report.json (or its bundle folder)")
+    p.add_argument(
+        "--max-slowdown",
+        default="10%",
+        help="largest tolerated drop of a speed-up, e.g. 10%% or 0.1 (default: 10%%)",
+    )
+    p.add_argument(
+        "--max-parity-drop",
+        default="0.001",
+        help="largest tolerated drop of min cosine or task metric (default: 0.001)",
+    )
+    return p
+
+
+def _run_compare(argv: Sequence[str]) -> int:
+    args = _compare_parser().parse_args(argv)
+    from benchmarks.compare_reports import compare, parse_fraction
+    from benchmarks.report import read_report
+
+    try:
+        max_slowdown = parse_fraction(args.max_slowdown)
+        max_parity_drop = parse_fraction(args.max_parity_drop)
+        result = compare(
+            read_report(args.new), read_report(args.baseline), max_slowdown, max_parity_drop
+        )
+    except ValueError as e:
+        if isinstance(e, ConvertModelError):
+            raise
+        raise UsageError(str(e)) from e
+    print(result.markdown())
+    return EXIT_OK if result.ok else EXIT_GATE
+
+
 def _run_verify(argv: Sequence[str]) -> int:
     args = _verify_parser().parse_args(argv)
-    from convert_model.verify import verify
+    from convert_model.verify import check_data, verify
 
     result = verify(args.out)
+    if result.ok and args.data is not None:
+        result = check_data(args.out, args.data)
     if result.ok:
         print(
             f"{args.out}: ok ({len(result.manifest.files)} files, "
@@ -227,14 +321,34 @@ def _run_verify(argv: Sequence[str]) -> int:
     return EXIT_GATE
 
 
+def _run_references(argv: Sequence[str]) -> int:
+    _Parser(prog="convert-model references",
+            description="List the built-in reference models (convert one with "
+            "'convert-model reference:NAME').").parse_args(argv)
+    import reference_models
+
+    for name in reference_models.names():
+        model = reference_models.get(name)
+        print(f"{name:<26} {model.form:<22} {model.metric:<16} {model.summary}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before torch loads: PyTorch's idle OpenMP threads otherwise spin, and on a busy machine
+    # a spinning thread that loses its core stalls the original's calls for a scheduler
+    # period, swamping its measured latency (onnxruntime's spinning is off for the same reason).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         if argv and argv[0] == "verify":
             return _run_verify(argv[1:])
+        if argv and argv[0] == "compare":
+            return _run_compare(argv[1:])
+        if argv and argv[0] in ("references", "--list-references"):
+            return _run_references(argv[1:])
         return _run_convert(argv)
     except ParityError as e:
         print(f"convert-model: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmarks.latency import LatencyConfig
 from benchmarks.parity import DEFAULT_BUDGETS, OutputParity, ParityBudget
+from benchmarks.sweep import SweepConfig, SweepResult
 from convert_model import bundle
 from convert_model.errors import ParityError, UsageError
 from convert_model.hashing import sha256_file, sha256_files
@@ -28,6 +29,7 @@ from convert_model.manifest import (
     write_manifest,
 )
 from convert_model.progress import Progress
+from convert_model.quiet import quiet
 
 TARGETS = ("onnx",)
 PRECISIONS = ("auto", "fp32", "int8", "fp16")
@@ -63,6 +65,9 @@ class ConvertOptions:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     trust_pickle: bool = False
+    notebook_object: str | None = None
+    notebook_inputs: str | None = None
+    notebook_timeout: float = 300.0
     force: bool = False
     opset: int = 18
     strategies: tuple[str, ...] | None = None
@@ -70,9 +75,11 @@ class ConvertOptions:
     eval_data: Path | None = None
     metric: str | None = None
     metric_output: str | None = None
+    eval_is_default: bool = False  # the eval set came with a reference model, not the user
     sample_data: Path | None = None
     threads: int | None = None
     latency: LatencyConfig = field(default_factory=LatencyConfig)
+    sweep: SweepConfig | None = field(default_factory=SweepConfig)  # None: no sweep
     batch_size: int = 16
     external_data_threshold: int = 2 * 1024**3
     seed: int = 0
@@ -101,6 +108,8 @@ class ConvertOptions:
             raise UsageError(f"budgets must cover every precision; missing {missing}")
         if self.eval_data is not None and not self.metric:
             raise UsageError("--eval-data needs --metric (accuracy, spearman, micro_f1, ...)")
+        if not self.notebook_timeout > 0:
+            raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
 
@@ -160,6 +169,7 @@ def _resolve_reference(
             eval_data=built.eval_data,
             metric=built.model.metric,
             metric_output=built.model.metric_output,
+            eval_is_default=True,
         )
     return built.checkpoint, replace(options, **updates)
 
@@ -227,16 +237,21 @@ def convert(
             model_kwargs=options.model_kwargs,
             trust_remote_code=options.trust_remote_code,
             trust_pickle=options.trust_pickle,
+            notebook_object=options.notebook_object,
+            notebook_inputs=options.notebook_inputs,
+            notebook_timeout=options.notebook_timeout,
+            input_spec_text=options.input_spec,
             seed=options.seed,
         )
-        loaded = loader_for(form)(path, form, load_options)
+        with quiet():
+            loaded = loader_for(form)(path, form, load_options)
         progress.note(
             f"model: {loaded.model_type}, task: {loaded.task or '-'}, "
             f"inputs: {', '.join(loaded.input_names)}"
         )
         for note in loaded.notes:
             progress.note(note)
-        eval_set = _eval_set(options, loaded.input_names, loaded.output_names)
+        eval_set = _eval_set(options, loaded.input_names, loaded.output_names, progress.note)
 
     with bundle.staging(out, options.force) as staging:
         with progress.stage("export to ONNX"):
@@ -256,7 +271,9 @@ def convert(
         with progress.stage("check fp32 parity with the original"):
             stages.set_torch_threads(threads) if loaded.module is not None else None
             original = stages.measure_original(loaded, eval_set, options.batch_size)
-            fp32 = stages.fp32_record(graph.path, staging, original, options, threads)
+            fp32 = stages.fp32_record(
+                graph.path, staging, original, options, threads, loaded.framework
+            )
             for record in _worst(fp32.parity):
                 progress.note(_describe(record))
             if original.eval_score is not None and eval_set is not None:
@@ -272,12 +289,20 @@ def convert(
                 records, graph.path, staging, loaded, original, options, threads, progress.note
             )
         with progress.stage(f"measure latency ({threads} threads) and choose"):
-            records, measurement = stages.time_and_choose(
-                records, staging, loaded, original, eval_set, options, threads, progress.note
+            from convert_model.stage_sweep import measure_sweep
+
+            sweep = measure_sweep(
+                records, staging, loaded, graph.inputs, original, options, threads, progress
             )
+            with progress.bar(options.latency.rounds, "latency rounds") as bar:
+                records, measurement = stages.time_and_choose(
+                    records, staging, loaded, original, eval_set, options, threads,
+                    progress.note, on_round=lambda _: bar.advance(),
+                )
         with progress.stage(f"write bundle {out}"):
             manifest = _write(
-                staging, path, loaded, graph, records, original.references, measurement, options
+                staging, path, loaded, graph, records, original.references, measurement, options,
+                sweep,
             )
     result = ConvertResult(out=out, manifest=manifest)
     if not result.passed:
@@ -287,12 +312,18 @@ def convert(
     return result
 
 
-def _eval_set(options: ConvertOptions, input_names: Sequence[str], output_names: Sequence[str]):
+def _eval_set(options: ConvertOptions, input_names: Sequence[str], output_names: Sequence[str],
+              log: Callable[[str], None]):
     from benchmarks.evaluate import load_eval_set
 
     if options.eval_data is None or options.metric is None:
         return None
     output = options.metric_output or output_names[0]
+    if output not in output_names and options.eval_is_default:
+        # A generation metric reads generated sequences, which one forward pass does not make.
+        log(f"eval set skipped: its {options.metric} metric reads {output!r}, "
+            f"which this graph does not output ({', '.join(output_names)})")
+        return None
     if output not in output_names:
         raise UsageError(
             f"--metric-output {output!r} is not a model output; outputs: {', '.join(output_names)}"
@@ -334,6 +365,7 @@ def _write(
     references: Sequence[Mapping[str, np.ndarray]],
     measurement: Mapping[str, Any],
     options: ConvertOptions,
+    sweep: SweepResult | None = None,
 ) -> Manifest:
     for file in loaded.files_to_copy:
         shutil.copy2(file, staging / file.name)
@@ -375,7 +407,22 @@ def _write(
         recommended=recommended,
         files=files,
         measurement=measurement,
+        input_schema=loaded.input_schema,
         notes=loaded.notes,
     )
+    # The reports go into the bundle too, so they are hashed before the manifest is written.
+    from benchmarks.report import write_reports
+
+    write_reports(staging, manifest, sweep)
+    manifest = replace(manifest, files=_hash_files(staging))
     write_manifest(staging, manifest)
     return manifest
+
+
+def _hash_files(staging: Path) -> dict[str, str]:
+    """SHA-256 of every file in the bundle but the manifest, by relative path."""
+    return {
+        str(p.relative_to(staging)): sha256_file(p)
+        for p in sorted(staging.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }

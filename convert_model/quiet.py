@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Iterator
 
 _NOISY_LOGGERS = (
+    "transformers",
+    "optimum",
     "torch.onnx",
     "torch.export",
     "torch._dynamo",

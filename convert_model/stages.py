@@ -6,6 +6,8 @@ decision rule in ``optimizers/select.py``.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,10 +26,12 @@ from benchmarks.latency import measure_interleaved
 from benchmarks.parity import ParityBudget, compare, failures, metric_failure
 from convert_model.errors import OptimizationError, UsageError
 from convert_model.hashing import sha256_file
+from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
 from optimizers.types import Variant
 
 Log = Callable[[str], None]
+TABULAR_MAX_ABS_DIFF = 1e-5  # class probabilities of trees agree to float32 rounding
 NOT_KEPT = ""  # VariantRecord.file of a variant measured but not written into the bundle
 
 
@@ -115,14 +119,41 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def fp32_record(path: Path, folder: Path, original: Original, options: Any, threads: int) -> Any:
-    """The exported graph, measured with the fp32 budget."""
+def fp32_record(path: Path, folder: Path, original: Original, options: Any, threads: int,
+                framework: str = "torch") -> Any:
+    """The exported graph, measured with the fp32 budget (tighter for tree ensembles)."""
     variant = Variant(
         name="fp32", path=path, precision="fp32", device="cpu", recipe=({"pass": "export"},)
     )
-    return measure_parity(
-        variant, folder, original, options.budgets["fp32"], threads, options.batch_size
-    )
+    budget = options.budgets["fp32"]
+    if framework in TABULAR and (budget.max_abs_diff is None
+                                 or budget.max_abs_diff > TABULAR_MAX_ABS_DIFF):
+        budget = replace(budget, max_abs_diff=TABULAR_MAX_ABS_DIFF)
+    record = measure_parity(variant, folder, original, budget, threads, options.batch_size)
+    if framework in TABULAR:
+        rows = differing_rows(original, ort_runner(path, threads), TABULAR_MAX_ABS_DIFF)
+        record = replace(record, details={**record.details, "differing_rows": rows})
+    return record
+
+
+def differing_rows(original: Original, run: Callable[[Inputs], Outputs], atol: float) -> list[Any]:
+    """Every check row whose outputs differ from the original's beyond ``atol`` (first 100)."""
+    import numpy as np
+
+    found: list[Any] = []
+    for check, (feed, reference) in enumerate(
+        zip(original.examples, original.references, strict=True)
+    ):
+        got = run(feed)
+        rows = np.asarray(next(iter(feed.values())))
+        for name, expected in reference.items():
+            diff = np.abs(np.asarray(got[name], np.float64) - np.asarray(expected, np.float64))
+            diff = diff.reshape(len(diff), -1).max(axis=1)
+            for row in np.flatnonzero(~(diff <= atol)):
+                found.append({"check": check, "row": int(row), "output": name,
+                              "max_abs_diff": float(diff[row]),
+                              "input": [float(v) for v in rows[row].reshape(-1)]})
+    return found[:100]
 
 
 def fuse_config_for(loaded: LoadedModel) -> Any:
@@ -169,6 +200,8 @@ def candidate_presets(options: Any, loaded: LoadedModel) -> tuple[str, ...]:
 
     if options.preset is not None:
         return (options.preset,)
+    if loaded.framework in TABULAR and options.precision == "auto":
+        return ("cpu-fp32",)  # trees have no MatMul to quantize and fp16 thresholds break splits
     names = PRECISION_PRESETS[options.precision]
     if options.precision == "auto" and ort_model_type(fuse_config_for(loaded).model_type):
         names = tuple(n for n in names if not n.startswith("cpu-int8-static"))
@@ -250,6 +283,7 @@ def time_and_choose(
     options: Any,
     threads: int,
     log: Log,
+    on_round: Callable[[int], None] | None = None,
 ) -> tuple[list[Any], Mapping[str, Any]]:
     """Time the original and every runnable variant in one interleaved run, then choose."""
     from benchmarks.hardware import cpu_info
@@ -260,9 +294,9 @@ def time_and_choose(
     for record in records:
         if record.device == options.device and record.file != NOT_KEPT:
             run = ort_runner(folder / record.file, threads)
-            runners[record.name] = lambda run=run: run(feed)
+            runners[record.name] = functools.partial(run, feed)
     batch = len(next(iter(feed.values())))
-    timings = measure_interleaved(runners, options.latency, batch_size=batch)
+    timings = measure_interleaved(runners, options.latency, batch_size=batch, on_round=on_round)
     base = timings["original"].p50_ms
     records = [
         replace(
@@ -309,6 +343,7 @@ def time_and_choose(
         "cpu": cpu_info(),
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
         "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds},
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
         "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
         "eval": None
         if eval_set is None

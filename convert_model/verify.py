@@ -110,10 +110,10 @@ def check_data(out: Path, data: Path) -> VerifyResult:
     if missing:
         raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
     reference = onnx_graph.run(onnx_graph.session(out / manifest.variant("fp32").file), feed)
-    problems = []
+    problems: list[str] = []
     for variant in manifest.variants:
         if variant.file and variant.name != "fp32":
-            got = onnx_graph.run(onnx_graph.session(out / variant.file), feed)
-            lines = failures(compare(reference, got), variant.budget)
+            outputs = onnx_graph.run(onnx_graph.session(out / variant.file), feed)
+            lines = failures(compare(reference, outputs), variant.budget)
             problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)
     return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))

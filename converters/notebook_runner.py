@@ -69,10 +69,11 @@ def _candidates(namespace: dict[str, Any]) -> dict[str, str]:
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     import torch
 
+    # clone(): a slice of a training set is a view, and saving it would save the whole set.
     if isinstance(value, torch.Tensor):
-        return (value,)
+        return (value.detach().clone(),)
     if isinstance(value, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in value):
-        return tuple(value)
+        return tuple(v.detach().clone() for v in value)
     raise TypeError(
         f"example inputs must be a tensor or a tuple of tensors, got {type(value).__name__}"
     )

@@ -63,8 +63,8 @@ def _import_loaders() -> None:
     """Import the loader modules so their decorators run (they import torch, hence lazily)."""
     from converters import (  # noqa: F401
         hf_folder,
-        onnx_file,
         notebook,
+        onnx_file,
         state_dict,
         tabular,
         torch_export,

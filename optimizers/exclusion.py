@@ -41,9 +41,13 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest form."""
-        return {"excluded": list(self.excluded), "passed": self.judgement.passed,
-                "faster_than_fp32": self.judgement.faster_than_fp32,
-                "failures": list(self.judgement.failures), "detail": self.judgement.detail}
+        return {
+            "excluded": list(self.excluded),
+            "passed": self.judgement.passed,
+            "faster_than_fp32": self.judgement.faster_than_fp32,
+            "failures": list(self.judgement.failures),
+            "detail": self.judgement.detail,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,12 +62,19 @@ class SearchResult:
     @property
     def passed(self) -> bool:
         """Whether the search found a variant within budget that is faster than fp32."""
-        return bool(self.steps) and self.steps[-1].judgement.passed \
+        return (
+            bool(self.steps)
+            and self.steps[-1].judgement.passed
             and self.steps[-1].judgement.faster_than_fp32
+        )
 
 
-def search(ranked: Sequence[str], build: Callable[[tuple[str, ...]], Any],
-           judge: Callable[[Any], Judgement], max_steps: int = 6) -> SearchResult:
+def search(
+    ranked: Sequence[str],
+    build: Callable[[tuple[str, ...]], Any],
+    judge: Callable[[Any], Judgement],
+    max_steps: int = 6,
+) -> SearchResult:
     """Run the greedy search; ``build`` takes the nodes to exclude and returns a variant."""
     steps: list[Step] = []
     variant = None
@@ -74,21 +85,37 @@ def search(ranked: Sequence[str], build: Callable[[tuple[str, ...]], Any],
         judgement = judge(variant)
         steps.append(Step(excluded=excluded, judgement=judgement))
         if not judgement.faster_than_fp32:
-            return SearchResult(variant=variant, excluded=excluded, steps=tuple(steps),
-                                stopped="no longer faster than fp32")
+            return SearchResult(
+                variant=variant,
+                excluded=excluded,
+                steps=tuple(steps),
+                stopped="no longer faster than fp32",
+            )
         if judgement.passed:
-            return SearchResult(variant=variant, excluded=excluded, steps=tuple(steps),
-                                stopped="within budget")
+            return SearchResult(
+                variant=variant, excluded=excluded, steps=tuple(steps), stopped="within budget"
+            )
         if count >= len(ranked):
             break
         count = min(count * 2, len(ranked))
-    stopped = "every candidate node excluded" if ranked and count >= len(ranked) \
-        else f"step limit ({max_steps}) reached" if ranked else "no candidate nodes"
-    return SearchResult(variant=variant, excluded=steps[-1].excluded if steps else (),
-                        steps=tuple(steps), stopped=stopped)
+    stopped = (
+        "every candidate node excluded"
+        if ranked and count >= len(ranked)
+        else f"step limit ({max_steps}) reached"
+        if ranked
+        else "no candidate nodes"
+    )
+    return SearchResult(
+        variant=variant,
+        excluded=steps[-1].excluded if steps else (),
+        steps=tuple(steps),
+        stopped=stopped,
+    )
 
 
-def quantizable_nodes(path: Path, op_types: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+def quantizable_nodes(
+    path: Path, op_types: Sequence[str]
+) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Nodes of ``op_types`` with a constant weight: name → (output, activation inputs)."""
     import onnx
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from convert_model.errors import OptimizationError
 from convert_model.quiet import quiet
+from optimizers.scratch import scratch_cwd
 from optimizers.types import Variant, op_histogram
 
 
@@ -31,12 +32,13 @@ def to_fp16(src: Path, dst: Path, config: Fp16Config, name: str = "fp16") -> Var
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
     from onnxruntime.transformers.onnx_model import OnnxModel
 
+    src, dst = src.resolve(), dst.resolve()
     blocked = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(config.op_block_list))
     try:
         # OnnxModel's conversion knows the fused contrib ops (SkipLayerNormalization's
         # type constraints, for one), which the bare converter breaks.
         model = OnnxModel(onnx.load(str(src)))
-        with quiet():
+        with quiet(), scratch_cwd():
             model.convert_float_to_float16(
                 keep_io_types=config.keep_io_types, op_block_list=blocked
             )

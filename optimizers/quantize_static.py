@@ -13,7 +13,6 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from convert_model.errors import OptimizationError
 from convert_model.quiet import quiet
+from optimizers.scratch import scratch_cwd
 from optimizers.types import Variant, op_histogram
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -102,8 +102,9 @@ def quantize_static(
     }[config.method]
     activation = QuantType.QUInt8 if config.activation_type == "quint8" else QuantType.QInt8
     try:
-        with tempfile.TemporaryDirectory(prefix="convert-model-calib-") as tmp:
-            prepared = Path(tmp) / "prepared.onnx"
+        src, dst = src.resolve(), dst.resolve()
+        with scratch_cwd() as tmp:
+            prepared = tmp / "prepared.onnx"
             try:
                 quant_pre_process(str(src), str(prepared), skip_optimization=True)
             except Exception:  # noqa: BLE001  contrib ops defeat symbolic shape inference

@@ -148,11 +148,12 @@ def test_convert_falls_back_and_records_the_failure(model_zoo: Zoo, tmp_path: Pa
     attempts = result.manifest.export["attempts"]
     assert [(a["strategy"], a["success"]) for a in attempts] == [
         ("source-onnx", False),
+        ("onnxmltools", False),
         ("optimum", False),
         ("dynamo", False),
         ("torchscript", True),
     ]
-    assert "simulated dynamo failure" in attempts[2]["error"]
+    assert "simulated dynamo failure" in attempts[3]["error"]
     assert result.manifest.export["strategy"] == "torchscript"
 
 

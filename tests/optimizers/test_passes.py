@@ -87,7 +87,10 @@ def test_quantize_dynamic_config_validates():
 
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
-def test_quantize_static_makes_qdq_graph(cnn_onnx: Path, tmp_path: Path, method):
+def test_quantize_static_makes_qdq_graph(cnn_onnx: Path, tmp_path: Path, method, monkeypatch):
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     rng = np.random.default_rng(0)
     calibration = [{"pixels": rng.standard_normal((8, 3, 32, 32)).astype(np.float32)}]
     variant = quantize_static(
@@ -96,6 +99,7 @@ def test_quantize_static_makes_qdq_graph(cnn_onnx: Path, tmp_path: Path, method)
     ops = op_histogram(variant.path)
     assert ops.get("QuantizeLinear", 0) >= 3 and ops.get("DequantizeLinear", 0) >= 3
     assert variant.recipe[0]["method"] == method and variant.recipe[0]["calibration_samples"] == 8
+    assert list(workdir.iterdir()) == [], "onnxruntime's temporary files stay out of the cwd"
     feed = {"pixels": rng.standard_normal((4, 3, 32, 32)).astype(np.float32)}
     assert min_cosine(run(variant.path, feed), run(cnn_onnx, feed)) > 0.98
 
@@ -105,7 +109,10 @@ def test_quantize_static_without_calibration_is_an_error(cnn_onnx: Path, tmp_pat
         quantize_static(cnn_onnx, tmp_path / "s.onnx", StaticQuantConfig(), [])
 
 
-def test_fp16_keeps_io_types_and_agrees(bert_onnx: Path, bert_feed, tmp_path: Path):
+def test_fp16_keeps_io_types_and_agrees(bert_onnx: Path, bert_feed, tmp_path: Path, monkeypatch):
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     fused = fuse(bert_onnx, tmp_path / "f.onnx", FuseConfig(model_type="bert", use_gpu=True))
     variant = to_fp16(fused.path, tmp_path / "h.onnx", Fp16Config())
     import onnx
@@ -116,3 +123,4 @@ def test_fp16_keeps_io_types_and_agrees(bert_onnx: Path, bert_feed, tmp_path: Pa
     assert len(halves) > 10, "weights stored as fp16"
     assert variant.device == "cuda"
     assert min_cosine(run(variant.path, bert_feed), run(bert_onnx, bert_feed)) >= 0.999
+    assert list(workdir.iterdir()) == [], "shape inference's temporary files stay out of the cwd"

@@ -12,7 +12,6 @@ from optimizers.quantize_static import StaticQuantConfig
 from optimizers.types import op_histogram
 from tests.optimizers.conftest import min_cosine, run
 
-
 # Entropy/percentile calibration is for CNNs: onnxruntime's histogram calibrator rejects
 # tensors with a near-empty range, which BERT's constant-folded masks have.
 BERT_PRESETS = sorted(

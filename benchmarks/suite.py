@@ -1,0 +1,109 @@
+"""The benchmark suite's helpers: which reference models to run, and converting them once.
+
+Environment:
+
+- ``CONVERT_MODEL_BENCH_FULL=1`` also benchmarks the BERT-base sized ``readability`` model
+  (slow: minutes to build and convert).
+- ``CONVERT_MODEL_BENCH_MODELS=a,b`` benchmarks only these reference models.
+- ``CONVERT_MODEL_BENCH_OUT=DIR`` converts into ``DIR/NAME`` (kept, e.g. for a CI artifact)
+  and reuses a bundle already there instead of converting again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convert_model.errors import ParityError, UsageError
+
+SLOW_MODELS = ("readability",)
+
+
+def selected_models() -> list[str]:
+    """The reference models the suite benchmarks, per the environment."""
+    import reference_models
+
+    names = list(reference_models.names())
+    chosen = os.environ.get("CONVERT_MODEL_BENCH_MODELS")
+    if chosen:
+        wanted = [n.strip() for n in chosen.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise UsageError(
+                f"CONVERT_MODEL_BENCH_MODELS names unknown models {unknown}; known: {names}"
+            )
+        return wanted
+    if os.environ.get("CONVERT_MODEL_BENCH_FULL") == "1":
+        return names
+    return [n for n in names if n not in SLOW_MODELS]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Converted:
+    """A converted reference model: its bundle and callables running one stored input."""
+
+    name: str
+    out: Path
+    recommended: str
+    runners: dict[str, Callable[[], object]]
+
+
+def _load_original(name: str) -> Any:
+    """The reference model loaded as the pipeline loads it (the 'original' of the bundle)."""
+    from convert_model.pipeline import ConvertOptions, _resolve_reference
+    from converters.forms import detect_form
+    from converters.input_spec import parse_input_spec
+    from converters.registry import LoadOptions, loader_for
+
+    path, options = _resolve_reference(f"reference:{name}", ConvertOptions(), lambda _: None)
+    form = detect_form(path)
+    return loader_for(form)(
+        path,
+        form,
+        LoadOptions(
+            task=options.task,
+            input_spec=parse_input_spec(options.input_spec) if options.input_spec else None,
+            model_class=options.model_class,
+            model_kwargs=options.model_kwargs,
+        ),
+    )
+
+
+def _first_sample(out: Path) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(out / "sample_inputs.npz", allow_pickle=False) as data:
+        return {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("0/")}
+
+
+def convert_reference(name: str, root: Path) -> Converted:
+    """Convert ``reference:NAME`` into ``root/NAME`` (unless a bundle is there) and load it.
+
+    The runners feed the bundle's first stored sample input to the original, the fp32
+    export and the recommended variant, at the thread count the bundle was measured with.
+    """
+    from convert_model import convert
+    from convert_model.manifest import read_manifest
+    from convert_model.stages import ort_runner, set_torch_threads
+
+    out = root / name
+    if not (out / "manifest.json").is_file():
+        try:
+            convert(f"reference:{name}", out=out, force=True)
+        except ParityError as e:  # a failed gate still writes the bundle; the suite times it
+            print(f"{name}: {e}")
+    manifest = read_manifest(out)
+    threads = int(manifest.measurement.get("threads") or 1)
+    feed = _first_sample(out)
+    loaded = _load_original(name)
+    if loaded.module is not None:
+        set_torch_threads(threads)
+    runners: dict[str, Callable[[], object]] = {"original": lambda: loaded.run(feed)}
+    for label, variant in (("fp32", "fp32"), ("recommended", manifest.recommended)):
+        if variant is not None:
+            run = ort_runner(out / manifest.variant(variant).file, threads)
+            runners[label] = lambda run=run: run(feed)  # type: ignore[misc]
+    return Converted(name=name, out=out, recommended=manifest.recommended or "", runners=runners)

@@ -1,0 +1,90 @@
+"""The pipeline's sweep stage: the original and every CPU variant over batch sizes and lengths.
+
+Orchestration only: the sweep and the footprint are measured by ``benchmarks.sweep`` and
+``benchmarks.footprint``. It runs before the choice, while every variant's file is still in
+the staging folder (the choice deletes the files of variants it does not keep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.sweep import ORIGINAL, SweepResult, plan_points, point_inputs, run_sweep
+from convert_model.progress import Progress
+from convert_model.stages import NOT_KEPT, Original, latency_feed, ort_runner
+from converters.types import LoadedModel, TensorSpec
+
+_POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+
+
+def max_seq_len(loaded: LoadedModel) -> int | None:
+    """The longest sequence the model's config allows (position embeddings), when it says."""
+    config = getattr(loaded.hf_model, "config", None)
+    for name in _POSITION_LIMITS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def input_axes(inputs: Sequence[TensorSpec]) -> dict[str, dict[int, str]]:
+    """Per graph input, its dynamic axes by index."""
+    return {t.name: {i: d for i, d in enumerate(t.dims) if isinstance(d, str)} for t in inputs}
+
+
+def measure_sweep(
+    records: Sequence[Any],
+    folder: Path,
+    loaded: LoadedModel,
+    inputs: Sequence[TensorSpec],
+    original: Original,
+    options: Any,
+    threads: int,
+    progress: Progress,
+) -> SweepResult | None:
+    """Sweep the original and every runnable CPU variant; then each graph's footprint.
+
+    Returns None when ``options.sweep`` is None (the sweep is switched off).
+    """
+    from benchmarks.footprint import measure_footprint
+
+    config = options.sweep
+    if config is None:
+        return None
+    base = latency_feed(original)
+    axes = input_axes(inputs)
+    limit = max_seq_len(loaded)
+    graphs = {
+        r.name: folder / r.file
+        for r in records
+        if r.device == options.device and r.file != NOT_KEPT
+    }
+    runners: dict[str, Callable[[Any], object]] = {ORIGINAL: loaded.run}
+    runners.update({name: ort_runner(path, threads) for name, path in graphs.items()})
+    points = plan_points(config, axes, limit)
+    with progress.bar(len(points), "sweep") as bar:
+        result = run_sweep(
+            runners, base, axes, config, threads=threads, max_seq_len=limit, on_point=bar.advance
+        )
+    for point in result.points:
+        for name, error in point.errors.items():
+            progress.note(
+                f"sweep: {name} cannot run batch {point.batch_size}, seq {point.seq_len}: {error}"
+            )
+    if not config.footprint:
+        return result
+    first = point_inputs(base, axes, 1, None)
+    largest = point_inputs(base, axes, *points[-1]) if points else first
+    footprints, errors = {}, {}
+    with progress.bar(len(graphs), "cold start and memory") as bar:
+        for name, path in graphs.items():
+            try:
+                footprints[name] = measure_footprint(path, first, largest, threads)
+            except RuntimeError as e:
+                errors[name] = str(e)
+                progress.note(f"{name}: {e}")
+            bar.advance(name)
+    return replace(result, footprints=footprints, footprint_errors=errors)

@@ -1,0 +1,115 @@
+"""Task metrics of the reference models, in pure numpy.
+
+`score(metric, outputs, labels)` is how an evaluation set turns a model's
+outputs into one number, whatever ran the model (torch, onnxruntime, a
+quantised variant), so that damage shows up as a task metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# Labels of generated sequences are padded with this, as in Hugging Face's seq2seq training.
+IGNORE_INDEX = -100
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose argmax over the last axis equals the integer label."""
+    _check_rows(outputs, labels)
+    if outputs.ndim != 2 or labels.ndim != 1:
+        raise ValueError(
+            "accuracy needs outputs (N, classes) and labels (N,), "
+            f"got {outputs.shape} and {labels.shape}"
+        )
+    return float(np.mean(np.argmax(outputs, axis=-1) == labels))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 0, ties given their average rank (as scipy.stats.rankdata does)."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # Each run of equal values gets the mean of the positions it spans.
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def spearman(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Spearman rank correlation of outputs[:, 0] (or a 1-D output) with the scores in labels."""
+    _check_rows(outputs, labels)
+    predicted = outputs.reshape(len(outputs), -1)[:, 0] if outputs.ndim > 1 else outputs
+    rp, rl = _ranks(predicted.astype(np.float64)), _ranks(labels.astype(np.float64).ravel())
+    rp, rl = rp - rp.mean(), rl - rl.mean()
+    denominator = float(np.sqrt((rp**2).sum() * (rl**2).sum()))
+    # A constant prediction ranks nothing: no correlation rather than a division by zero.
+    return float((rp * rl).sum() / denominator) if denominator > 0 else 0.0
+
+
+def micro_f1(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Micro-averaged F1 of `sigmoid(outputs) > 0.5` (outputs: logits) against multi-hot labels."""
+    _check_rows(outputs, labels)
+    if outputs.shape != labels.shape:
+        raise ValueError(
+            "micro_f1 needs outputs and labels of one shape, "
+            f"got {outputs.shape} and {labels.shape}"
+        )
+    # sigmoid(x) > 0.5 exactly when x > 0; comparing logits avoids overflow in exp.
+    predicted = outputs > 0
+    truth = labels.astype(bool)
+    true_positive = int(np.sum(predicted & truth))
+    denominator = int(predicted.sum()) + int(truth.sum())
+    return 2.0 * true_positive / denominator if denominator else 1.0
+
+
+def token_agreement(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of reference tokens matched at the same position by the generated tokens.
+
+    `labels` are reference token ids padded with -100 (IGNORE_INDEX); `outputs`
+    are generated ids aligned with them (decoder start token removed), of any
+    width: positions past the end of `outputs` count as misses.
+    """
+    _check_rows(outputs, labels)
+    if outputs.ndim != 2 or labels.ndim != 2:
+        raise ValueError(
+            f"token_agreement needs 2-D outputs and labels, got {outputs.shape} and {labels.shape}"
+        )
+    width = labels.shape[1]
+    aligned = np.full(labels.shape, IGNORE_INDEX - 1, dtype=np.int64)
+    aligned[:, : min(width, outputs.shape[1])] = outputs[:, :width]
+    counted = labels != IGNORE_INDEX
+    if not counted.any():
+        raise ValueError("token_agreement needs at least one label that is not -100")
+    return float(np.sum((aligned == labels) & counted) / np.sum(counted))
+
+
+def _check_rows(outputs: np.ndarray, labels: np.ndarray) -> None:
+    if len(outputs) != len(labels) or len(labels) == 0:
+        raise ValueError(
+            "outputs and labels need the same, non-zero number of rows, "
+            f"got {len(outputs)} and {len(labels)}"
+        )
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": accuracy,
+    "spearman": spearman,
+    "micro_f1": micro_f1,
+    "token_agreement": token_agreement,
+}
+
+
+def check_metric(metric: str) -> str:
+    """Return `metric` if it is a known metric name, else raise naming the known ones."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
+    return metric
+
+
+def score(metric: str, outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Score model `outputs` against `labels` with the named task metric."""
+    return METRICS[check_metric(metric)](np.asarray(outputs), np.asarray(labels))

@@ -1,0 +1,86 @@
+"""The sweep stage in the pipeline: on by default, configurable, off with sweep=None."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks.latency import LatencyConfig
+from benchmarks.sweep import SweepConfig
+from convert_model import convert, verify
+from convert_model.cli import _sweep_config
+from convert_model.errors import UsageError
+from convert_model.stage_sweep import input_axes, max_seq_len
+from converters.types import TensorSpec
+from tests.fixtures.models import CUSTOM_SPEC, Zoo
+
+FAST = LatencyConfig(warmup=1, rounds=3)
+
+
+def _custom(model_zoo: Zoo) -> dict:
+    return {
+        "input_spec": CUSTOM_SPEC,
+        "model_class": f"{model_zoo.model_file}:TinyTagger",
+        "precision": "fp32",
+        "latency": FAST,
+    }
+
+
+def test_convert_sweeps_a_module_without_sequence_axis_over_batch_only(
+    model_zoo: Zoo, tmp_path: Path
+):
+    out = tmp_path / "b"
+    sweep = SweepConfig(batch_sizes=(1, 3), seq_lens=(8,), warmup=0, rounds=2)
+    convert(model_zoo.custom_safetensors, out=out, sweep=sweep, **_custom(model_zoo))
+    report = json.loads((out / "report.json").read_text())
+    points = report["sweep"]["points"]
+    assert [(p["batch_size"], p["seq_len"]) for p in points] == [(1, None), (3, None)]
+    assert points[1]["input_shapes"] == {"features": [3, 12], "mask": [3, 12]}
+    cpu = {v["name"] for v in report["variants"] if v["device"] == "cpu"}
+    assert set(points[0]["latency"]) == cpu | {"original"} and "fp32" in cpu
+    assert report["sweep"]["footprints"]["fp32"]["cold_start_ms"] > 0
+    assert "latency_vs_seq" not in report["plots"], "no sequence axis, no such plot"
+    assert (out / "plots" / "throughput_vs_batch.png").is_file()
+    assert verify(out).ok
+
+
+def test_convert_without_sweep_still_writes_the_reports(model_zoo: Zoo, tmp_path: Path):
+    out = tmp_path / "b"
+    result = convert(model_zoo.custom_safetensors, out=out, sweep=None, **_custom(model_zoo))
+    report = json.loads((out / "report.json").read_text())
+    assert report["sweep"] is None and report["variants"][0]["footprint"] is None
+    assert set(report["plots"]) == {"parity"}
+    assert {"report.json", "report.md", "report.html", "plots/parity.png"} <= set(
+        result.manifest.files
+    )
+    assert verify(out).ok
+
+
+def test_max_seq_len_reads_the_position_limit_from_the_config():
+    config = SimpleNamespace(max_position_embeddings=512)
+    assert max_seq_len(SimpleNamespace(hf_model=SimpleNamespace(config=config))) == 512  # type: ignore[arg-type]
+    gpt2 = SimpleNamespace(config=SimpleNamespace(n_positions=1024))
+    assert max_seq_len(SimpleNamespace(hf_model=gpt2)) == 1024  # type: ignore[arg-type]
+    assert max_seq_len(SimpleNamespace(hf_model=None)) is None  # type: ignore[arg-type]
+
+
+def test_input_axes_keeps_named_dims_only():
+    spec = TensorSpec(name="ids", dtype="int64", dims=("batch", "seq", 4))
+    assert input_axes([spec]) == {"ids": {0: "batch", 1: "seq"}}
+
+
+def test_cli_sweep_option_parses_points_and_off():
+    assert _sweep_config(None) == SweepConfig()
+    assert _sweep_config("off") is None
+    parsed = _sweep_config("1,8:32,256")
+    assert parsed is not None
+    assert parsed.batch_sizes == (1, 8) and parsed.seq_lens == (32, 256)
+    only_batches = _sweep_config("2,4")
+    assert only_batches is not None and only_batches.seq_lens == SweepConfig().seq_lens
+    with pytest.raises(UsageError, match="--sweep must be 'off' or like"):
+        _sweep_config("1,x")
+    with pytest.raises(UsageError, match="batch_sizes must"):
+        _sweep_config("0")
