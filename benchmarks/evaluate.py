@@ -39,13 +39,92 @@ class EvalSet:
         return {k: v[:count] for k, v in self.inputs.items()}
 
 
-def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[str]) -> EvalSet:
-    """Read an ``.npz`` eval set: one array per model input plus ``labels``, same first axis."""
-    from benchmarks.metrics import check_metric
+LABEL_KEYS = ("labels", "label")
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _read_jsonl(path: Path, dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
+    """One JSON object per line: each model input's value for one example, and its label."""
+    import json
+
+    columns: dict[str, list[object]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{path}: line {number} is not JSON ({e.msg})") from e
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}: line {number} is not a JSON object")
+        for key, value in row.items():
+            columns.setdefault("labels" if key in LABEL_KEYS else key, []).append(value)
+    try:
+        return {k: np.asarray(v, dtype=dtypes.get(k)) for k, v in columns.items()}
+    except ValueError as e:
+        raise UsageError(f"{path}: rows do not stack into arrays ({e})") from e
+
+
+def _read_csv(path: Path, input_names: Sequence[str], features: Sequence[str] | None,
+              dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
+    """A header row, then one example per row: the features of a one-input model and a label."""
+    import csv
+
+    if len(input_names) != 1:
+        raise UsageError(f"{path}: CSV eval data fits one-input (tabular) models; this model "
+                         f"takes {list(input_names)}: use JSONL or .npz")
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise UsageError(f"{path}: no rows")
+    header = list(rows[0])
+    label = next((k for k in LABEL_KEYS if k in header), None)
+    if label is None:
+        raise UsageError(f"{path}: no 'label' column; columns: {', '.join(header)}")
+    wanted = list(features) if features else [c for c in header if c != label]
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise UsageError(f"{path}: missing feature columns {missing}")
+
+    def number(text: str | None) -> float:
+        return float("nan") if text is None or text.strip() == "" else float(text)
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        matrix = [[number(row[c]) for c in wanted] for row in rows]
+        labels = [float(row[label]) for row in rows]
+    except ValueError as e:
+        raise UsageError(f"{path}: a value is not a number ({e})") from e
+    name = input_names[0]
+    label_array = np.asarray(labels)
+    if np.all(label_array == np.round(label_array)):
+        label_array = label_array.astype(np.int64)
+    return {name: np.asarray(matrix, dtype=dtypes.get(name, np.float32)), "labels": label_array}
+
+
+def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[str],
+                  dtypes: Mapping[str, np.dtype] | None = None,
+                  features: Sequence[str] | None = None) -> EvalSet:
+    """Read an eval set in any of the three documented formats.
+
+    ``.npz``: one array per input plus ``labels``. ``.jsonl``: one object per example, each
+    input's value and ``label``. ``.csv``: one-input models, a column per feature and
+    ``label``; empty cells are missing values.
+    """
+    from benchmarks.metrics import check_metric
+
+    dtypes = dtypes or {}
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            arrays = _read_jsonl(path, dtypes)
+        elif suffix == ".csv":
+            arrays = _read_csv(path, input_names, features, dtypes)
+        else:
+            arrays = _read_npz(path)
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: cannot read the eval set ({e})") from e
     if "labels" not in arrays:
@@ -54,7 +133,7 @@ def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[st
     if missing:
         raise UsageError(f"{path}: the eval set lacks inputs {missing}; it has {sorted(arrays)}")
     labels = arrays.pop("labels")
-    inputs = {n: arrays[n] for n in input_names}
+    inputs = {n: arrays[n].astype(dtypes[n]) if n in dtypes else arrays[n] for n in input_names}
     rows = {n: len(v) for n, v in inputs.items()} | {"labels": len(labels)}
     if len(set(rows.values())) != 1:
         raise UsageError(f"{path}: eval arrays have different numbers of rows: {rows}")

@@ -67,8 +67,10 @@ def _convert_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-data",
         type=Path,
-        metavar="FILE.npz",
-        help="labelled data: one array per model input plus 'labels', same first axis",
+        metavar="FILE",
+        help="labelled data: .npz (one array per model input plus 'labels'), .jsonl (one "
+        "object per example: each input's value and 'label'), or .csv (one-input models: a "
+        "column per feature and 'label'; empty cells are missing)",
     )
     p.add_argument(
         "--metric",
@@ -148,7 +150,8 @@ def _convert_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sweep",
         metavar="BATCHES[:SEQS]",
-        help="latency sweep points, e.g. '1,4,16:16,64,128' (default: that), or 'off'",
+        help="latency sweep points, e.g. '1,4,16:16,64,128' (default: that; for tree and "
+        "scikit-learn models '1,1000'), or 'off'",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -246,9 +249,10 @@ def summary(manifest: Manifest, out: Path) -> str:
 def _sweep_config(text: str | None) -> SweepConfig | None:
     """``--sweep``: ``off``, or batch sizes and sequence lengths as ``1,4,16:16,64,128``."""
     from benchmarks.sweep import SweepConfig
+    from convert_model.pipeline import DEFAULT_SWEEP
 
     if text is None:
-        return SweepConfig()
+        return DEFAULT_SWEEP
     if text.strip().lower() == "off":
         return None
     batches, _, seqs = text.partition(":")
@@ -327,9 +331,10 @@ def _run_references(argv: Sequence[str]) -> int:
             "'convert-model reference:NAME').").parse_args(argv)
     import reference_models
 
+    width = max(map(len, reference_models.names()), default=0)
     for name in reference_models.names():
         model = reference_models.get(name)
-        print(f"{name:<26} {model.form:<22} {model.metric:<16} {model.summary}")
+        print(f"{name:<{width}} {model.form:<22} {model.metric:<16} {model.summary}")
     return EXIT_OK
 
 

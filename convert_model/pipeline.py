@@ -48,6 +48,9 @@ TOOLCHAIN = (
 )
 BASELINE = "fp32"
 STAGES = 6
+DEFAULT_SWEEP = SweepConfig()
+"""The sweep when none was asked for; the sweep stage may pick one per model (trees: batch
+1 and 1,000). Compared by identity: a config the user passes is used as given."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +82,7 @@ class ConvertOptions:
     sample_data: Path | None = None
     threads: int | None = None
     latency: LatencyConfig = field(default_factory=LatencyConfig)
-    sweep: SweepConfig | None = field(default_factory=SweepConfig)  # None: no sweep
+    sweep: SweepConfig | None = DEFAULT_SWEEP  # None: no sweep
     batch_size: int = 16
     external_data_threshold: int = 2 * 1024**3
     seed: int = 0
@@ -251,7 +254,7 @@ def convert(
         )
         for note in loaded.notes:
             progress.note(note)
-        eval_set = _eval_set(options, loaded.input_names, loaded.output_names, progress.note)
+        eval_set = _eval_set(options, loaded, progress.note)
 
     with bundle.staging(out, options.force) as staging:
         with progress.stage("export to ONNX"):
@@ -312,9 +315,12 @@ def convert(
     return result
 
 
-def _eval_set(options: ConvertOptions, input_names: Sequence[str], output_names: Sequence[str],
-              log: Callable[[str], None]):
+def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) -> Any:
     from benchmarks.evaluate import load_eval_set
+
+    input_names, output_names = loaded.input_names, loaded.output_names
+    dtypes = {name: value.dtype for name, value in loaded.examples[0].items()}
+    features = (loaded.input_schema or {}).get("features")
 
     if options.eval_data is None or options.metric is None:
         return None
@@ -328,7 +334,8 @@ def _eval_set(options: ConvertOptions, input_names: Sequence[str], output_names:
         raise UsageError(
             f"--metric-output {output!r} is not a model output; outputs: {', '.join(output_names)}"
         )
-    return load_eval_set(options.eval_data, options.metric, output, input_names)
+    return load_eval_set(options.eval_data, options.metric, output, input_names, dtypes,
+                         features)
 
 
 def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:
@@ -400,9 +407,7 @@ def _write(
         },
         inputs=tuple(t.to_json() for t in graph.inputs),
         outputs=tuple(t.to_json() for t in graph.outputs),
-        reference="source ONNX graph (onnxruntime)"
-        if loaded.module is None
-        else "original model (PyTorch eager)",
+        reference=_reference_label(loaded),
         variants=tuple(records),
         recommended=recommended,
         files=files,
@@ -417,6 +422,17 @@ def _write(
     manifest = replace(manifest, files=_hash_files(staging))
     write_manifest(staging, manifest)
     return manifest
+
+
+def _reference_label(loaded: Any) -> str:
+    """What every variant is compared with and timed against, as the report names it."""
+    from converters.export_tabular import TABULAR
+
+    if loaded.module is None:
+        return "source ONNX graph (onnxruntime)"
+    if loaded.framework in TABULAR:
+        return f"original model ({loaded.framework} predict)"
+    return "original model (PyTorch eager)"
 
 
 def _hash_files(staging: Path) -> dict[str, str]:

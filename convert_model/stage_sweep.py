@@ -12,12 +12,46 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.sweep import ORIGINAL, SweepResult, plan_points, point_inputs, run_sweep
+from benchmarks.sweep import (
+    ORIGINAL,
+    SweepConfig,
+    SweepResult,
+    plan_points,
+    point_inputs,
+    run_sweep,
+)
+from convert_model.pipeline import DEFAULT_SWEEP
 from convert_model.progress import Progress
 from convert_model.stages import NOT_KEPT, Original, latency_feed, ort_runner
-from converters.types import LoadedModel, TensorSpec
+from converters.export_tabular import TABULAR
+from converters.types import Inputs, LoadedModel, TensorSpec
 
 _POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+TABULAR_SWEEP = SweepConfig(batch_sizes=(1, 1000))
+"""Trees score one edit as it happens or a table of them in a batch job (issue 8)."""
+
+
+def sweep_config(requested: SweepConfig | None, loaded: LoadedModel) -> SweepConfig | None:
+    """The sweep to run: the one asked for, or, when none was, the default for this model.
+
+    Trees get batch 1 and 1,000 (their inputs have no sequence axis); every other model
+    the default.
+    """
+    if requested is DEFAULT_SWEEP and loaded.framework in TABULAR:
+        return TABULAR_SWEEP
+    return requested
+
+
+def sweep_feed(loaded: LoadedModel, original: Original) -> Inputs:
+    """The input the sweep's points are tiled from.
+
+    For trees, the largest set of adversarial check rows: a batch of 1,000 then takes many
+    paths through the trees (split thresholds, NaN, extremes), not one path 1,000 times.
+    For other models, the latency stage's batch-1 input.
+    """
+    if loaded.framework in TABULAR:
+        return max(original.examples, key=lambda feed: len(next(iter(feed.values()))))
+    return latency_feed(original)
 
 
 def max_seq_len(loaded: LoadedModel) -> int | None:
@@ -51,10 +85,10 @@ def measure_sweep(
     """
     from benchmarks.footprint import measure_footprint
 
-    config = options.sweep
+    config = sweep_config(options.sweep, loaded)
     if config is None:
         return None
-    base = latency_feed(original)
+    base = sweep_feed(loaded, original)
     axes = input_axes(inputs)
     limit = max_seq_len(loaded)
     graphs = {

@@ -9,9 +9,11 @@ transformers: the builders do, when they run.
 
 from reference_models import (
     article_descriptions,
+    articlequality,
     logo_detection,
     outlink_topic,
     readability,
+    revertrisk_language_agnostic,
     revertrisk_multilingual,
 )
 from reference_models.cache import build, cache_root
@@ -30,9 +32,11 @@ from reference_models.registry import (
 # Importing a model module registers it; naming them here keeps that import deliberate.
 MODEL_MODULES = (
     article_descriptions,
+    articlequality,
     logo_detection,
     outlink_topic,
     readability,
+    revertrisk_language_agnostic,
     revertrisk_multilingual,
 )
 

@@ -13,7 +13,15 @@ from reference_models.metrics import check_metric
 Progress = Callable[[str], None]
 """Receives one short line per build step ("training tokenizer", "epoch 2/3 loss 0.31")."""
 
-FORMS = ("hf-model", "hf-trainer-checkpoint", "state-dict", "notebook", "torch-export")
+FORMS = (
+    "hf-model",
+    "hf-trainer-checkpoint",
+    "state-dict",
+    "notebook",
+    "torch-export",
+    "xgboost",
+    "lightgbm",
+)
 """The handoff forms a reference model can take (see DESIGN.md, "Forms of checkpoint")."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

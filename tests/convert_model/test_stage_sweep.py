@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from benchmarks.latency import LatencyConfig
@@ -13,7 +14,14 @@ from benchmarks.sweep import SweepConfig
 from convert_model import convert, verify
 from convert_model.cli import _sweep_config
 from convert_model.errors import UsageError
-from convert_model.stage_sweep import input_axes, max_seq_len
+from convert_model.pipeline import DEFAULT_SWEEP
+from convert_model.stage_sweep import (
+    TABULAR_SWEEP,
+    input_axes,
+    max_seq_len,
+    sweep_config,
+    sweep_feed,
+)
 from converters.types import TensorSpec
 from tests.fixtures.models import CUSTOM_SPEC, Zoo
 
@@ -72,8 +80,29 @@ def test_input_axes_keeps_named_dims_only():
     assert input_axes([spec]) == {"ids": {0: "batch", 1: "seq"}}
 
 
+def test_sweep_config_gives_trees_batch_1_and_1000_when_no_sweep_was_asked_for():
+    tree, torch_model = SimpleNamespace(framework="xgboost"), SimpleNamespace(framework="torch")
+    assert sweep_config(DEFAULT_SWEEP, tree) is TABULAR_SWEEP  # type: ignore[arg-type]
+    assert TABULAR_SWEEP.batch_sizes == (1, 1000)
+    assert sweep_config(DEFAULT_SWEEP, torch_model) is DEFAULT_SWEEP  # type: ignore[arg-type]
+    asked = SweepConfig(batch_sizes=(1, 4, 16))  # equal to the default, but asked for
+    assert sweep_config(asked, tree) is asked  # type: ignore[arg-type]
+    assert sweep_config(None, tree) is None  # type: ignore[arg-type]
+
+
+def test_sweep_feed_tiles_trees_from_their_adversarial_rows_and_others_from_batch_1():
+    single, adversarial = {"input": np.zeros((1, 3))}, {"input": np.ones((256, 3))}
+    head = {"input": np.full((1, 3), 7.0)}
+    original = SimpleNamespace(
+        examples=(single, adversarial), eval_set=SimpleNamespace(head=lambda n: head)
+    )
+    tree, torch_model = SimpleNamespace(framework="lightgbm"), SimpleNamespace(framework="torch")
+    assert sweep_feed(tree, original) is adversarial  # type: ignore[arg-type]
+    assert sweep_feed(torch_model, original) is head  # type: ignore[arg-type]
+
+
 def test_cli_sweep_option_parses_points_and_off():
-    assert _sweep_config(None) == SweepConfig()
+    assert _sweep_config(None) is DEFAULT_SWEEP
     assert _sweep_config("off") is None
     parsed = _sweep_config("1,8:32,256")
     assert parsed is not None

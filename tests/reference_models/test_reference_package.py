@@ -20,10 +20,11 @@ def test_reference_models_package_holds_no_file_over_1_mb() -> None:
     assert big == []
 
 
-def test_import_reference_models_lists_models_without_importing_torch() -> None:
+def test_import_reference_models_lists_models_without_importing_torch_or_tree_libraries() -> None:
     code = (
         "import sys, reference_models; reference_models.names(); "
-        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'xgboost', 'lightgbm') "
+        "if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, check=True

@@ -23,6 +23,8 @@ PARITY_OPTIONS: dict[str, dict[str, object]] = {
     "outlink-topic": {},
     "logo-detection": {"precision": "fp32"},
     "article-descriptions": {"precision": "fp32"},
+    "revertrisk-language-agnostic": {},
+    "articlequality": {},
 }
 
 

@@ -12,9 +12,11 @@ from reference_models import FORMS, ReferenceModel, ReferenceModelError, Registr
 
 EXPECTED = (
     "article-descriptions",
+    "articlequality",
     "logo-detection",
     "outlink-topic",
     "readability",
+    "revertrisk-language-agnostic",
     "revertrisk-multilingual",
 )
 
@@ -40,7 +42,7 @@ def _model(**overrides: object) -> ReferenceModel:
     return ReferenceModel(**fields)  # type: ignore[arg-type]
 
 
-def test_names_lists_the_five_reference_models() -> None:
+def test_names_lists_the_seven_reference_models() -> None:
     assert reference_models.names() == EXPECTED
 
 

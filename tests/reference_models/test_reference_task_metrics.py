@@ -79,8 +79,27 @@ def _run_generation(built: BuiltReference, inputs: Inputs) -> np.ndarray:
     return sequences[:, 1:].numpy()
 
 
+def _run_xgboost(built: BuiltReference, inputs: Inputs) -> np.ndarray:
+    import xgboost as xgb
+
+    booster = xgb.Booster(model_file=str(built.checkpoint))
+    assert booster.feature_names is not None, "the handed-over booster names its features"
+    (matrix,) = inputs.values()
+    p_revert = booster.predict(xgb.DMatrix(matrix, feature_names=booster.feature_names))
+    return np.stack([1.0 - p_revert, p_revert], axis=1)
+
+
+def _run_lightgbm(built: BuiltReference, inputs: Inputs) -> np.ndarray:
+    import lightgbm as lgb
+
+    (matrix,) = inputs.values()
+    return np.asarray(lgb.Booster(model_file=str(built.checkpoint)).predict(matrix))
+
+
 RUNNERS: dict[str, Callable[[BuiltReference, Inputs], np.ndarray]] = {
     "article-descriptions": _run_generation,
+    "articlequality": _run_lightgbm,
+    "revertrisk-language-agnostic": _run_xgboost,
     "logo-detection": _run_torch_export,
     "outlink-topic": _run_state_dict,
     "revertrisk-multilingual": _run_hf_classifier,
