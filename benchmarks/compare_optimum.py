@@ -76,8 +76,15 @@ def optimum_pipeline(checkpoint: Path, work: Path, task: str) -> tuple[Path, Pat
                 "int8 of the export (quantizing the O2 graph fails)")
 
 
+def _pad_to(row: np.ndarray, length: int) -> np.ndarray:
+    """One eval row padded with zeros (pad id, masked out) or cut to ``length`` tokens."""
+    if row.shape[-1] >= length:
+        return row[..., :length]
+    return np.pad(row, [(0, 0)] * (row.ndim - 1) + [(0, length - row.shape[-1])])
+
+
 def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, threads: int,
-            rounds: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+            rounds: int, work: Path, log: Callable[[str], None], seq_len: int = 128) -> list[Row]:
     """Convert with convert-model and with Optimum; time and score both against PyTorch."""
     import torch
 
@@ -122,7 +129,7 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
     }
     log(f"accuracy on {len(labels)} eval examples")
     outputs = {name: run_batched(run, inputs)["logits"] for name, run in runners.items()}
-    feed = {k: v[:1] for k, v in inputs.items()}
+    feed = {k: _pad_to(v[:1], seq_len) for k, v in inputs.items()}
     log(f"latency: batch 1, sequence {feed[next(iter(feed))].shape[-1]}, {threads} threads")
     timings = measure_interleaved({n: functools.partial(r, feed) for n, r in runners.items()},
                                   LatencyConfig(warmup=3, rounds=rounds, max_seconds=600))
@@ -168,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric")
     p.add_argument("--threads", type=int, default=min(2, usable_threads()))
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--seq-len", type=int, default=128, help="sequence length timed (batch 1)")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="convert-model-vs-optimum-") as tmp:
         rows = compare(args.checkpoint, eval_data=args.eval_data, metric=args.metric,
                        threads=args.threads, rounds=args.rounds, work=Path(tmp),
+                       seq_len=args.seq_len,
                        log=lambda line: print(line, file=sys.stderr, flush=True))
     table = markdown(rows)
     print(table)

@@ -87,7 +87,14 @@ def _is_logits(name: str, reference: np.ndarray) -> bool:
 
 
 def _cosine_min(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Min cosine over rows (first axis).
+
+    With one value per row (a regression score) a row's cosine is only its sign, so the
+    whole column is compared as one vector instead.
+    """
     rows = reference.shape[0] if reference.ndim > 1 else 1
+    if reference.ndim > 1 and reference.size == rows:
+        rows = 1
     a = reference.reshape(rows, -1).astype(np.float64)
     b = candidate.reshape(rows, -1).astype(np.float64)
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)

@@ -380,11 +380,6 @@ def _write(
     _save_npz(staging / REFERENCE_OUTPUTS, references)
     root = source if source.is_dir() else source.parent
     source_sha, source_files = sha256_files(loaded.hashed_files, root)
-    files = {
-        str(p.relative_to(staging)): sha256_file(p)
-        for p in sorted(staging.rglob("*"))
-        if p.is_file() and p.name != MANIFEST_NAME
-    }
     recommended = next((r.name for r in records if r.reason.startswith("recommended")), None)
     manifest = Manifest(
         convert_model_version=toolchain_versions()["convert-model"],
@@ -410,7 +405,7 @@ def _write(
         reference=_reference_label(loaded),
         variants=tuple(records),
         recommended=recommended,
-        files=files,
+        files={},  # filled once the reports are written: every file is hashed once
         measurement=measurement,
         input_schema=loaded.input_schema,
         notes=loaded.notes,

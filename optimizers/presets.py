@@ -70,6 +70,15 @@ PRESETS: Mapping[str, Preset] = {
             dynamic=DynamicQuantConfig(),
         ),
         Preset(
+            name="cpu-int8-plain-per-tensor",
+            description="as cpu-int8-plain with one weight scale per tensor: faster on some "
+            "CPUs, less exact where channels differ in range",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            dynamic=DynamicQuantConfig(per_channel=False),
+        ),
+        Preset(
             name="cpu-int8-static",
             description="static int8 QDQ, MinMax calibration (CNNs)",
             device="cpu",
@@ -105,9 +114,10 @@ PRESETS: Mapping[str, Preset] = {
 
 # What --precision builds on a CPU, in order. "auto" measures them all and picks.
 PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
-    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-plain", "cpu-int8-static", "gpu-fp16"),
+    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-plain", "cpu-int8-plain-per-tensor",
+             "cpu-int8-static", "gpu-fp16"),
     "fp32": ("cpu-fp32",),
-    "int8": ("cpu-int8", "cpu-int8-plain", "cpu-int8-static"),
+    "int8": ("cpu-int8", "cpu-int8-plain", "cpu-int8-plain-per-tensor", "cpu-int8-static"),
     "fp16": ("gpu-fp16",),
 }
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.metrics import IGNORE_INDEX
 from reference_models.handoff import write_eval, write_samples
-from reference_models.metrics import IGNORE_INDEX
 from reference_models.registry import Progress, ReferenceModel, register
 from reference_models.synthetic_text import Lexicon, lexicons
 

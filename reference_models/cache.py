@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -13,6 +12,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from convert_model.hashing import sha256_file
 from reference_models.handoff import EVAL_FILE
 from reference_models.registry import BuiltReference, Progress, ReferenceModel, get
 
@@ -37,15 +37,6 @@ def cache_root() -> Path:
 
 def _print_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from types import MappingProxyType
 
-from reference_models.metrics import check_metric
+from benchmarks.metrics import check_metric
 
 Progress = Callable[[str], None]
 """Receives one short line per build step ("training tokenizer", "epoch 2/3 loss 0.31")."""

@@ -78,3 +78,10 @@ def test_parity_budget_validates_ranges():
 def test_parity_budget_none_switches_a_limit_off():
     record = compare_output("x", 0, np.ones((1, 2)), np.ones((1, 2)) * 2)
     assert failures([record], ParityBudget(max_abs_diff=None, min_cosine=None)) == []
+
+
+def test_compare_one_value_per_row_uses_the_column_cosine():
+    ref = np.array([[1.0], [2.0], [3.0]], np.float32)
+    cand = np.array([[3.0], [2.0], [1.0]], np.float32)
+    record = compare_output("score", 0, ref, cand)
+    assert record.min_cosine == pytest.approx(10 / 14), "not 1.0: per-row signs all agree"

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from convert_model.hashing import sha256_file
 from reference_models import BuiltReference
-from reference_models.cache import MARKER, sha256_file
+from reference_models.cache import MARKER
 
 if TYPE_CHECKING:
     from tests.reference_models.conftest import SecondBuild

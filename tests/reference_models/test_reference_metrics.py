@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_models.metrics import IGNORE_INDEX, METRICS, score
+from benchmarks.metrics import IGNORE_INDEX, METRICS, score
 
 
 def test_score_accuracy_compares_argmax_with_labels() -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 import reference_models
+from benchmarks.metrics import IGNORE_INDEX, score
 from reference_models import BuiltReference
-from reference_models.metrics import IGNORE_INDEX, score
 
 Inputs = Mapping[str, np.ndarray]
 
