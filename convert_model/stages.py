@@ -320,6 +320,7 @@ def time_and_choose(
                 device=r.device,
                 failures=r.failures,
                 p50_ms=r.latency["p50_ms"] if r.latency else None,
+                accuracy=_accuracy(r),
             )
             for r in records
             if _allowed(r, options)
@@ -350,6 +351,14 @@ def time_and_choose(
         else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
     }
     return records, measurement
+
+
+def _accuracy(record: Any) -> float | None:
+    """How close a variant is: its task metric, else its worst min cosine."""
+    if record.task_metric is not None:
+        return float(record.task_metric)
+    cosines = [p.min_cosine for p in record.parity if p.min_cosine is not None]
+    return min(cosines) if cosines else None
 
 
 def _allowed(record: Any, options: Any) -> bool:

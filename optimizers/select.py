@@ -3,7 +3,9 @@
 Rules, in order, for each measured candidate:
 1. Built for another device than the target: not eligible (its speed here means nothing).
 2. Outside the accuracy budget: not eligible; the first failing check is the reason.
-3. Among the rest, the lowest median latency wins.
+3. Among the rest, the lowest median latency wins; but variants within ``tie`` (3%) of
+   that latency are a tie, which the more accurate one wins (higher task metric, else
+   higher min cosine): a difference inside timing noise should not cost accuracy.
 4. A winner not faster than the exported fp32 graph loses to it: fp32 is recommended.
 """
 
@@ -22,6 +24,7 @@ class Measured:
     device: str
     failures: tuple[str, ...]
     p50_ms: float | None
+    accuracy: float | None = None  # task metric, else min cosine: higher is closer
 
     @property
     def passed(self) -> bool:
@@ -37,7 +40,12 @@ class Decision:
     reasons: Mapping[str, str]
 
 
-def choose(candidates: Sequence[Measured], *, device: str, baseline: str) -> Decision:
+TIE = 0.03
+
+
+def choose(
+    candidates: Sequence[Measured], *, device: str, baseline: str, tie: float = TIE
+) -> Decision:
     """Apply the rules above; ``baseline`` names the plain fp32 export among ``candidates``."""
     reasons: dict[str, str] = {}
     eligible: list[Measured] = []
@@ -53,7 +61,9 @@ def choose(candidates: Sequence[Measured], *, device: str, baseline: str) -> Dec
     if not eligible:
         return Decision(recommended=None, reasons=reasons)
     eligible.sort(key=lambda c: c.p50_ms or 0.0)
-    winner = eligible[0]
+    fastest = eligible[0].p50_ms or 0.0
+    tied = [c for c in eligible if (c.p50_ms or 0.0) <= fastest * (1 + tie)]
+    winner = max(tied, key=lambda c: float("-inf") if c.accuracy is None else c.accuracy)
     base = next((c for c in eligible if c.name == baseline), None)
     if (
         base is not None
@@ -63,10 +73,19 @@ def choose(candidates: Sequence[Measured], *, device: str, baseline: str) -> Dec
         winner = base
     for c in eligible:
         if c is winner:
+            if c.name == baseline and len(eligible) > 1:
+                reasons[c.name] = f"recommended: no other variant beat it, p50 {c.p50_ms:.2f} ms"
+            elif c is not eligible[0]:
+                reasons[c.name] = (
+                    f"recommended: as fast as {eligible[0].name} within {tie:.0%} "
+                    f"(p50 {c.p50_ms:.2f} ms) and more accurate"
+                )
+            else:
+                reasons[c.name] = f"recommended: fastest within budget, p50 {c.p50_ms:.2f} ms"
+        elif c in tied and winner is not base:
             reasons[c.name] = (
-                f"recommended: fastest within budget, p50 {c.p50_ms:.2f} ms"
-                if c.name != baseline or len(eligible) == 1
-                else f"recommended: no other variant beat it, p50 {c.p50_ms:.2f} ms"
+                f"within budget and within {tie:.0%} of the fastest, but less "
+                f"accurate than {winner.name} ({c.p50_ms:.2f} ms)"
             )
         elif base is not None and c is not base and not (c.p50_ms or 0) < (base.p50_ms or 0):
             reasons[c.name] = f"within budget but not faster than {baseline} ({c.p50_ms:.2f} ms)"

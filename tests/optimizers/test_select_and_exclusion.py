@@ -111,3 +111,20 @@ def test_exclusion_restores_budget_that_plain_int8_misses(outlier_onnx: Path, tm
     )
     assert result.passed and result.excluded == ("/MatMul_1",)
     assert min_cosine(run(result.variant.path, check), reference) >= 0.99
+
+
+def test_choose_breaks_a_timing_tie_by_accuracy():
+    decision = choose([
+        Measured(name="fp32", precision="fp32", device="cpu", failures=(), p50_ms=60.0,
+                 accuracy=0.77),
+        Measured(name="cpu-int8", precision="int8", device="cpu", failures=(), p50_ms=24.15,
+                 accuracy=0.765),
+        Measured(name="cpu-int8-plain-per-tensor", precision="int8", device="cpu", failures=(),
+                 p50_ms=24.18, accuracy=0.770),
+        Measured(name="cpu-int8-plain", precision="int8", device="cpu", failures=(),
+                 p50_ms=26.0, accuracy=0.771),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "cpu-int8-plain-per-tensor"
+    assert "within 3%" in decision.reasons["cpu-int8-plain-per-tensor"]
+    assert "less accurate" in decision.reasons["cpu-int8"]
+    assert "slower than cpu-int8-plain-per-tensor" in decision.reasons["cpu-int8-plain"]
