@@ -49,8 +49,14 @@ def test_auto_builds_measures_and_explains_every_candidate(
     result = convert(model_zoo.bert, out=out, eval_data=bert_eval, metric="accuracy", latency=FAST)
     m = json.loads((out / "manifest.json").read_text())
     names = [v["name"] for v in m["variants"]]
-    assert names[:6] == ["fp32", "cpu-fp32", "cpu-int8", "cpu-int8-plain",
-                         "cpu-int8-plain-per-tensor", "gpu-fp16"]
+    assert names[:6] == [
+        "fp32",
+        "cpu-fp32",
+        "cpu-int8",
+        "cpu-int8-plain",
+        "cpu-int8-plain-per-tensor",
+        "gpu-fp16",
+    ]
     assert "cpu-int8-static" not in names, "static int8 is for non-transformers under auto"
     by_name = {v["name"]: v for v in m["variants"]}
     assert m["recommended"] == result.manifest.recommended and m["recommended"] != "gpu-fp16"
@@ -85,7 +91,12 @@ def test_precision_int8_fails_the_gate_when_no_int8_variant_fits(model_zoo: Zoo,
             out=out,
             precision="int8",
             latency=FAST,
-            budgets={"fp32": ParityBudget(), "int8": ParityBudget(), "fp16": ParityBudget()},
+            # int8 held to a tighter limit than int8 arithmetic can meet
+            budgets={
+                "fp32": ParityBudget(),
+                "int8": ParityBudget(max_abs_diff=1e-7),
+                "fp16": ParityBudget(),
+            },
         )
     assert any(
         line.startswith("cpu-int8: outside the accuracy budget") for line in info.value.failures
