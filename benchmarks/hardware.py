@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -24,13 +25,11 @@ FLAGS_OF_INTEREST = (
 
 def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     """Cores allowed by the cgroup's CPU quota (v2 ``cpu.max`` or v1 cfs files), if any."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no cgroup v2 file: try v1
         quota_text, period_text = (root / "cpu.max").read_text().split()[:2]
         if quota_text != "max":
             return max(1, math.ceil(int(quota_text) / int(period_text)))
         return None
-    except (OSError, ValueError):
-        pass
     try:
         quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
         period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
@@ -52,7 +51,7 @@ def usable_threads() -> int:
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, object]:
     """Processor name, the instruction sets of interest it has, and the usable thread count."""
     name, flags = platform.processor() or platform.machine(), set()
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo: report what platform knows
         for line in cpuinfo.read_text().splitlines():
             key, _, value = line.partition(":")
             key = key.strip()
@@ -60,8 +59,6 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, object]:
                 name = value.strip()
             elif key in ("flags", "Features"):
                 flags.update(value.split())
-    except OSError:
-        pass
     return {
         "processor": name,
         "machine": platform.machine(),

@@ -25,7 +25,7 @@ import numpy as np
 
 from reference_models.handoff import write_eval, write_samples
 from reference_models.registry import Progress, ReferenceModel, register
-from reference_models.synthetic_text import Lexicon, lexicons
+from reference_models.synthetic_text import Lexicon, lexicons, tokenizer_corpus
 
 if TYPE_CHECKING:
     import torch
@@ -182,11 +182,7 @@ def build(folder: Path, progress: Progress) -> None:
     rng = np.random.default_rng(SEED)
     lexicon_list = lexicons(size=LEXICON_SIZE, seed=SEED)
     progress("training tokenizer")
-    corpus = [
-        lex.random_sentence(rng, int(rng.integers(4, 24)), rare_fraction=0.3)
-        for _ in range(TOKENIZER_SENTENCES)
-        for lex in lexicon_list
-    ]
+    corpus = tokenizer_corpus(rng, lexicon_list, TOKENIZER_SENTENCES)
     tokenizer = bert_tokenizer(corpus, vocab_size=VOCAB_SIZE, model_max_length=MAX_LENGTH)
     train_texts, train_scores = _sentences(rng, lexicon_list, TRAIN_SENTENCES)
     eval_texts, eval_scores = _sentences(rng, lexicon_list, EVAL_SENTENCES)

@@ -18,7 +18,7 @@ import numpy as np
 
 from reference_models.handoff import write_eval, write_samples
 from reference_models.registry import Progress, ReferenceModel, register
-from reference_models.synthetic_text import Lexicon, lexicons
+from reference_models.synthetic_text import Lexicon, lexicons, tokenizer_corpus
 
 if TYPE_CHECKING:
     from transformers import BertForSequenceClassification, BertTokenizerFast
@@ -167,11 +167,7 @@ def build(folder: Path, progress: Progress) -> None:
     rng = np.random.default_rng(SEED)
     lexicon_list = lexicons(size=LEXICON_SIZE, seed=SEED)
     progress("training tokenizer")
-    corpus = [
-        lex.random_sentence(rng, int(rng.integers(4, 24)), rare_fraction=0.3)
-        for _ in range(TOKENIZER_SENTENCES)
-        for lex in lexicon_list
-    ]
+    corpus = tokenizer_corpus(rng, lexicon_list, TOKENIZER_SENTENCES)
     tokenizer = bert_tokenizer(corpus, vocab_size=VOCAB_SIZE, model_max_length=MAX_LENGTH)
     progress("generating edits")
     edits = _EditGenerator(lexicon_list)

@@ -207,3 +207,13 @@ def lexicons(*, size: int, seed: int, codes: Sequence[str] | None = None) -> tup
     """One lexicon per language (all of `LANGUAGES` unless `codes` names some)."""
     langs = LANGUAGES if codes is None else tuple(language(code) for code in codes)
     return tuple(make_lexicon(lang, size=size, seed=seed) for lang in langs)
+
+
+def tokenizer_corpus(rng: np.random.Generator, lexicon_list: Sequence[Lexicon],
+                     sentences_per_language: int) -> list[str]:
+    """Sentences of 4–23 words, 30% rare, interleaved across languages, to train a tokenizer."""
+    return [
+        lex.random_sentence(rng, int(rng.integers(4, 24)), rare_fraction=0.3)
+        for _ in range(sentences_per_language)
+        for lex in lexicon_list
+    ]
