@@ -79,6 +79,15 @@ PRESETS: Mapping[str, Preset] = {
             dynamic=DynamicQuantConfig(per_channel=False),
         ),
         Preset(
+            name="cpu-int8-plain-all-matmuls",
+            description="as cpu-int8-plain-per-tensor, also quantizing the attention MatMuls "
+            "between activations",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            dynamic=DynamicQuantConfig(per_channel=False, constant_weights_only=False),
+        ),
+        Preset(
             name="cpu-int8-static",
             description="static int8 QDQ, MinMax calibration (CNNs)",
             device="cpu",
@@ -114,10 +123,23 @@ PRESETS: Mapping[str, Preset] = {
 
 # What --precision builds on a CPU, in order. "auto" measures them all and picks.
 PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
-    "auto": ("cpu-fp32", "cpu-int8", "cpu-int8-plain", "cpu-int8-plain-per-tensor",
-             "cpu-int8-static", "gpu-fp16"),
+    "auto": (
+        "cpu-fp32",
+        "cpu-int8",
+        "cpu-int8-plain",
+        "cpu-int8-plain-per-tensor",
+        "cpu-int8-plain-all-matmuls",
+        "cpu-int8-static",
+        "gpu-fp16",
+    ),
     "fp32": ("cpu-fp32",),
-    "int8": ("cpu-int8", "cpu-int8-plain", "cpu-int8-plain-per-tensor", "cpu-int8-static"),
+    "int8": (
+        "cpu-int8",
+        "cpu-int8-plain",
+        "cpu-int8-plain-per-tensor",
+        "cpu-int8-plain-all-matmuls",
+        "cpu-int8-static",
+    ),
     "fp16": ("gpu-fp16",),
 }
 

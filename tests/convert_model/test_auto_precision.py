@@ -49,12 +49,13 @@ def test_auto_builds_measures_and_explains_every_candidate(
     result = convert(model_zoo.bert, out=out, eval_data=bert_eval, metric="accuracy", latency=FAST)
     m = json.loads((out / "manifest.json").read_text())
     names = [v["name"] for v in m["variants"]]
-    assert names[:6] == [
+    assert names[:7] == [
         "fp32",
         "cpu-fp32",
         "cpu-int8",
         "cpu-int8-plain",
         "cpu-int8-plain-per-tensor",
+        "cpu-int8-plain-all-matmuls",
         "gpu-fp16",
     ]
     assert "cpu-int8-static" not in names, "static int8 is for non-transformers under auto"

@@ -124,3 +124,17 @@ def test_fp16_keeps_io_types_and_agrees(bert_onnx: Path, bert_feed, tmp_path: Pa
     assert variant.device == "cuda"
     assert min_cosine(run(variant.path, bert_feed), run(bert_onnx, bert_feed)) >= 0.999
     assert list(workdir.iterdir()) == [], "shape inference's temporary files stay out of the cwd"
+
+
+def test_quantize_dynamic_all_matmuls_quantizes_attention_scores(
+    bert_onnx: Path, bert_feed, tmp_path: Path
+):
+    weights_only = op_histogram(
+        quantize_dynamic(bert_onnx, tmp_path / "a.onnx", DynamicQuantConfig()).path
+    )
+    variant = quantize_dynamic(
+        bert_onnx, tmp_path / "b.onnx", DynamicQuantConfig(constant_weights_only=False)
+    )
+    every = op_histogram(variant.path)
+    assert every.get("MatMul", 0) < weights_only.get("MatMul", 0), "attention MatMuls quantized"
+    assert min_cosine(run(variant.path, bert_feed), run(bert_onnx, bert_feed)) > 0.98
