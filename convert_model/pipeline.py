@@ -272,7 +272,8 @@ def convert(
         from convert_model import stages
 
         with progress.stage("check fp32 parity with the original"):
-            stages.set_torch_threads(threads) if loaded.module is not None else None
+            if loaded.framework == "torch":  # tree libraries and ONNX sources need no torch
+                stages.set_torch_threads(threads)
             original = stages.measure_original(loaded, eval_set, options.batch_size)
             fp32 = stages.fp32_record(
                 graph.path, staging, original, options, threads, loaded.framework
