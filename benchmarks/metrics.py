@@ -7,7 +7,8 @@ quantised variant), so that damage shows up as a task metric.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -87,6 +88,60 @@ def token_agreement(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum((aligned == labels) & counted) / np.sum(counted))
 
 
+def exact_match(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of rows whose generated tokens match every labelled position.
+
+    Aligned like ``token_agreement``. The labels end with EOS, so a row that matches them
+    stopped where the reference stopped; what follows (padding) is not compared.
+    """
+    _check_rows(outputs, labels)
+    width = labels.shape[1]
+    aligned = np.full(labels.shape, IGNORE_INDEX - 1, dtype=np.int64)
+    aligned[:, : min(width, outputs.shape[1])] = outputs[:, :width]
+    counted = labels != IGNORE_INDEX
+    return float(np.mean(np.all((aligned == labels) | ~counted, axis=1)))
+
+
+CHRF_ORDER = 6  # character n-grams up to 6, as chrF (Popović 2015) and sacrebleu's default
+CHRF_BETA = 2.0  # recall weighted twice as much as precision
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus chrF (0-100): character n-gram F-beta, n = 1..6, beta = 2, spaces removed.
+
+    Rules, as sacrebleu 2's ``CHRF()`` default: n-gram counts are summed over the corpus per
+    order; precision and recall are averaged over the orders with n-grams on both sides;
+    the score is the F-beta of those averages.
+    """
+    if len(hypotheses) != len(references) or not references:
+        raise ValueError(
+            "chrf needs as many hypotheses as references, and at least one; "
+            f"got {len(hypotheses)} and {len(references)}"
+        )
+    matches = np.zeros(CHRF_ORDER)
+    hyp_total = np.zeros(CHRF_ORDER)
+    ref_total = np.zeros(CHRF_ORDER)
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        hyp_chars, ref_chars = "".join(hyp.split()), "".join(ref.split())
+        for n in range(1, CHRF_ORDER + 1):
+            hyp_grams = Counter(hyp_chars[i : i + n] for i in range(len(hyp_chars) - n + 1))
+            ref_grams = Counter(ref_chars[i : i + n] for i in range(len(ref_chars) - n + 1))
+            matches[n - 1] += sum((hyp_grams & ref_grams).values())
+            # A hypothesis n-gram counts only where the reference has n-grams of that order.
+            hyp_total[n - 1] += sum(hyp_grams.values()) if ref_grams else 0
+            ref_total[n - 1] += sum(ref_grams.values())
+    # Orders with no n-grams on either side (very short strings) are left out of the mean.
+    effective = (hyp_total > 0) & (ref_total > 0)
+    if not effective.any():
+        return 100.0 if all(h == r for h, r in zip(hypotheses, references, strict=True)) else 0.0
+    precision = float(np.mean(matches[effective] / hyp_total[effective]))
+    recall = float(np.mean(matches[effective] / ref_total[effective]))
+    if precision + recall == 0:
+        return 0.0
+    beta2 = CHRF_BETA**2
+    return 100.0 * (1 + beta2) * precision * recall / (beta2 * precision + recall)
+
+
 def _check_rows(outputs: np.ndarray, labels: np.ndarray) -> None:
     if len(outputs) != len(labels) or len(labels) == 0:
         raise ValueError(
@@ -100,6 +155,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "spearman": spearman,
     "micro_f1": micro_f1,
     "token_agreement": token_agreement,
+    "exact_match": exact_match,
 }
 
 

@@ -6,6 +6,7 @@ Rules:
 - Activations uint8 (onnxruntime's dynamic path has no signed activations); with int8 weights
   that is the U8S8 kernel that VNNI and AVX-512 accelerate.
 - Only MatMul/Attention with constant weights by default: the embedding Gather stays fp32.
+- Subgraphs (the branches of a merged decoder's If) are quantized like the main graph.
 - Nodes in ``nodes_to_exclude`` stay fp32 (the accuracy search fills it).
 - Fused graphs lack shape information for contrib ops; ``DefaultTensorType`` stands in, which
   is the documented fix for onnxruntime's "unable to find data type" failure on them.
@@ -66,6 +67,8 @@ def quantize_dynamic(
                 extra_options={
                     "DefaultTensorType": onnx.TensorProto.FLOAT,
                     "MatMulConstBOnly": config.constant_weights_only,
+                    # optimum's merged decoder keeps both decoders inside an If node.
+                    "EnableSubgraph": True,
                 },
             )
     except Exception as e:  # noqa: BLE001

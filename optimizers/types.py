@@ -39,11 +39,15 @@ class Variant:
 
 
 def op_histogram(path: Path) -> dict[str, int]:
-    """How many nodes of each op type the graph has (main graph only)."""
+    """How many nodes of each op type the graph has, subgraphs (If/Loop bodies) included."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     counts: dict[str, int] = {}
-    for node in model.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    graphs = [model.graph]
+    while graphs:
+        for node in graphs.pop().node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+            for a in node.attribute:
+                graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs)
     return dict(sorted(counts.items()))
