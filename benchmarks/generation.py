@@ -147,7 +147,7 @@ class GenerationTimingConfig:
 
     prompts: int = 8
     warmup: int = 1
-    rounds: int = 3
+    rounds: int = 5
     max_seconds: float = 120.0
 
     def __post_init__(self) -> None:

@@ -239,6 +239,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
         "gates": _gates(variants, manifest.recommended),
         "variants": variants,
         "sweep": sweep.to_json() if sweep is not None else None,
+        "generation": dict(manifest.generation) if manifest.generation is not None else None,
         "plots": {},
     }
 

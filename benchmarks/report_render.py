@@ -208,6 +208,75 @@ def footprint_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]] | None:
     return header, rows
 
 
+GENERATION_TITLE = "Generation: the bundle's loop (runtime/) vs model.generate"
+
+
+def generation_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]] | None:
+    """Per generation variant: identical outputs, task scores, TTFT and tokens/s."""
+    generation = report.get("generation")
+    if not generation:
+        return None
+    beams = generation["num_beams"]
+    header = ["variant", "status", "greedy identical", f"top beam identical ({beams} beams)",
+              "token agreement", "exact match", "chrF", "TTFT p50 ms", "tokens/s",
+              "tokens/s speed-up", "size"]
+    original = generation["original"]
+    rows = []
+    for g in generation["variants"]:
+        scores = g["scores"] or {}
+        latency = g["latency"] or {}
+        star = " ★" if g["name"] == generation["recommended"] else ""
+        rows.append([
+            g["name"] + star,
+            _status(g["status"]),
+            _num(g["greedy_identical"], ".1%"),
+            _num(g["beam_identical"], ".1%"),
+            _num(scores.get("token_agreement"), ".4f"),
+            _num(scores.get("exact_match"), ".4f"),
+            _num(scores.get("chrf"), ".2f"),
+            _num(latency.get("ttft_p50_ms"), ".2f"),
+            _num(latency.get("tokens_per_s"), ".1f"),
+            _num(g["tokens_per_s_speedup"], ".2f") + ("×" if g["tokens_per_s_speedup"] else ""),
+            _size(g["size_bytes"]),
+        ])
+    scores = original["scores"] or {}
+    latency = original["latency"] or {}
+    rows.append([
+        "original (model.generate)", "–", "–", "–",
+        _num(scores.get("token_agreement"), ".4f"),
+        _num(scores.get("exact_match"), ".4f"),
+        _num(scores.get("chrf"), ".2f"),
+        _num(latency.get("ttft_p50_ms"), ".2f"),
+        _num(latency.get("tokens_per_s"), ".1f"),
+        "1.00×", "–",
+    ])
+    return header, rows
+
+
+def generation_lines(report: Mapping[str, Any]) -> list[str]:
+    """Sentences under the generation table: the split, the data, the budget."""
+    generation = report["generation"]
+    split = generation["split"]
+    data = (
+        f"{generation['examples']} eval examples (scores against their labels)"
+        if generation["labelled"]
+        else f"{generation['examples']} check inputs (no labels: no task metric)"
+    )
+    budget = generation["budget"]
+    lines = [
+        f"Graphs: {split['kind']}, {', '.join(split['files'].values())}"
+        + (" (one merged decoder for the first and the cached steps)" if split["merged"] else "")
+        + f". Checked on {data}; timed greedy at batch 1, {generation['threads']} threads, "
+        "interleaved with the original.",
+        f"Gates: fp32 greedy identical ≥ {budget['fp32_greedy_identical']:.0%}, top beam "
+        f"identical ≥ {budget['fp32_beam_identical']:.0%}; quantized variants: task metric drop "
+        f"≤ {budget['max_metric_drop']} (identical ≥ {budget['min_identical_unlabelled']:.0%} "
+        "without labels).",
+    ]
+    lines += [f"{g['name']}: {g['reason']}" for g in generation["variants"]]
+    return lines
+
+
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -229,6 +298,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _md_table(*variant_rows(report))
     lines += ["", "### Gates", ""]
     lines += _md_table(*gate_rows(report))
+    generation = generation_rows(report)
+    if generation is not None:
+        lines += ["", f"### {GENERATION_TITLE}", ""]
+        lines += _md_table(*generation)
+        lines += [""] + [f"- {line}" for line in generation_lines(report)]
     for title, table in (
         ("Latency sweep: p50 ms (speed-up over the original)", sweep_rows(report)),
         ("Footprint: each graph in a fresh process", footprint_rows(report)),
@@ -262,7 +336,9 @@ tr.recommended{background:#eef7ee;font-weight:600}tr.reference{color:#555;font-s
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em}.muted{color:#666;font-size:.9em}
 """
-_NUMERIC = {"min cosine", "max abs diff", "top-1", "p50 ms", "speed-up", "size"}
+_NUMERIC = {"min cosine", "max abs diff", "top-1", "p50 ms", "speed-up", "size",
+            "greedy identical", "token agreement", "exact match", "chrF", "TTFT p50 ms",
+            "tokens/s", "tokens/s speed-up"}
 
 
 def _html_table(header: Row, rows: Sequence[Row], row_classes: Sequence[str] = ()) -> str:
@@ -318,6 +394,11 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
         "bundle.</p>"
     )
     body += ["<h2>Gates</h2>", _html_table(*gate_rows(report))]
+    generation = generation_rows(report)
+    if generation is not None:
+        body += [f"<h2>{html.escape(GENERATION_TITLE)}</h2>", _html_table(*generation), "<ul>"]
+        body += [f"<li>{html.escape(line)}</li>" for line in generation_lines(report)]
+        body.append("</ul>")
     if images:
         body.append("<h2>Plots</h2>")
         for key, png in images.items():

@@ -153,6 +153,13 @@ def _convert_parser() -> argparse.ArgumentParser:
         help="latency sweep points, e.g. '1,4,16:16,64,128' (default: that; for tree and "
         "scikit-learn models '1,1000'), or 'off'",
     )
+    p.add_argument(
+        "--no-generation",
+        action="store_false",
+        dest="generation",
+        help="generative models: skip the export with past key/values and the generation "
+        "checks (default: run them for text2text-generation and text-generation)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return p
@@ -222,6 +229,7 @@ def _run_convert(argv: Sequence[str]) -> int:
         strategies=tuple(args.strategies) if args.strategies else None,
         budgets=budgets,
         sweep=_sweep_config(args.sweep),
+        generation=args.generation,
     )
     progress = Progress(total=STAGES, enabled=not args.quiet)
     result = convert(args.checkpoint, options, progress=progress)
@@ -243,6 +251,17 @@ def summary(manifest: Manifest, out: Path) -> str:
             f"  {v.name:<28} {'pass' if v.passed else 'FAIL':<5} speed-up {speed:<7} "
             f"metric {metric:<7} {v.reason}"
         )
+    generation = manifest.generation
+    if generation:
+        lines.append(f"generation ({generation['split']['kind']}, loop in runtime/): "
+                     f"recommended {generation['recommended']}")
+        for g in generation["variants"]:
+            speed = g["tokens_per_s_speedup"]
+            lines.append(
+                f"  {g['name']:<28} {g['status'].upper() if g['failures'] else 'pass':<5} "
+                f"tokens/s {f'{speed:.2f}x' if speed else '-':<7} "
+                f"greedy identical {g['greedy_identical']:.1%}  {g['reason']}"
+            )
     return "\n".join(lines)
 
 

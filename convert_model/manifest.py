@@ -109,15 +109,22 @@ class Manifest:
     measurement: Mapping[str, Any] = field(default_factory=dict)
     input_schema: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    generation: Mapping[str, Any] | None = None  # generative models: graphs, parity, speed
     schema_version: int = SCHEMA_VERSION
     sample_inputs: str = SAMPLE_INPUTS
     reference_outputs: str = REFERENCE_OUTPUTS
 
     @property
     def passed(self) -> bool:
-        """Whether the fp32 export kept parity and a variant could be recommended."""
+        """Whether the fp32 export kept parity and a variant could be recommended.
+
+        A generative model must also generate what the original generates.
+        """
         fp32 = next((v for v in self.variants if v.name == "fp32"), None)
-        return fp32 is not None and fp32.passed and self.recommended is not None
+        generation_passed = self.generation is None or self.generation.get("status") == "pass"
+        return (
+            fp32 is not None and fp32.passed and self.recommended is not None and generation_passed
+        )
 
     def variant(self, name: str) -> VariantRecord:
         """The variant called ``name``."""
@@ -147,6 +154,7 @@ class Manifest:
             "measurement": dict(self.measurement),
             "input_schema": dict(self.input_schema) if self.input_schema else None,
             "variants": [v.to_json() for v in self.variants],
+            "generation": dict(self.generation) if self.generation is not None else None,
             "files": dict(self.files),
             "notes": list(self.notes),
         }
@@ -181,6 +189,7 @@ class Manifest:
                 notes=tuple(data.get("notes", ())),
                 measurement=data.get("measurement", {}),
                 input_schema=data.get("input_schema"),
+                generation=data.get("generation"),
                 sample_inputs=data["sample_inputs"],
                 reference_outputs=data["reference_outputs"],
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.generation import GenerationTimingConfig
 from benchmarks.latency import LatencyConfig
 from benchmarks.parity import DEFAULT_BUDGETS, OutputParity, ParityBudget
 from benchmarks.sweep import SweepConfig, SweepResult
@@ -84,6 +85,8 @@ class ConvertOptions:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     sweep: SweepConfig | None = DEFAULT_SWEEP  # None: no sweep
     batch_size: int = 16
+    generation: bool = True  # generative tasks: also export for a generation loop, and judge it
+    generation_timing: GenerationTimingConfig = field(default_factory=GenerationTimingConfig)
     external_data_threshold: int = 2 * 1024**3
     seed: int = 0
 
@@ -136,6 +139,10 @@ class ConvertResult:
         lines = tuple(f"{BASELINE}: {line}" for line in fp32.failures)
         if not lines and self.manifest.recommended is None:
             lines = tuple(f"{v.name}: {v.reason}" for v in self.manifest.variants)
+        generation = self.manifest.generation or {}
+        for variant in generation.get("variants", ()):
+            if variant["name"] == BASELINE:
+                lines += tuple(f"generation {BASELINE}: {line}" for line in variant["failures"])
         return lines
 
 
@@ -255,6 +262,9 @@ def convert(
         for note in loaded.notes:
             progress.note(note)
         eval_set = _eval_set(options, loaded, progress.note)
+        generative = options.generation and _generates(loaded)
+        if generative:
+            progress.total = STAGES + 1
 
     with bundle.staging(out, options.force) as staging:
         with progress.stage("export to ONNX"):
@@ -303,10 +313,14 @@ def convert(
                     records, staging, loaded, original, eval_set, options, threads,
                     progress.note, on_round=lambda _: bar.advance(),
                 )
+        generation = None
+        if generative:
+            with progress.stage("generation: export with past key/values, check vs generate"):
+                generation = _generation(loaded, staging, options, threads, progress)
         with progress.stage(f"write bundle {out}"):
             manifest = _write(
                 staging, path, loaded, graph, records, original.references, measurement, options,
-                sweep,
+                sweep, generation,
             )
     result = ConvertResult(out=out, manifest=manifest)
     if not result.passed:
@@ -314,6 +328,39 @@ def convert(
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _generates(loaded: Any) -> bool:
+    from converters.export_generation import is_generative
+
+    return loaded.hf_model is not None and is_generative(loaded.task)
+
+
+def _generation(
+    loaded: Any, staging: Path, options: ConvertOptions, threads: int, progress: Progress
+) -> dict[str, Any]:
+    from convert_model.stage_generation import GenerationBudget, run_generation_stage
+
+    drop = options.budgets["int8"].max_metric_drop
+    budget = GenerationBudget() if drop is None else GenerationBudget(max_metric_drop=drop)
+    with progress.bar(options.generation_timing.rounds, "generation timing rounds") as bar:
+        result = run_generation_stage(
+            loaded,
+            staging,
+            eval_data=options.eval_data,
+            metric=options.metric,
+            budget=budget,
+            threads=threads,
+            opset=options.opset,
+            batch_size=options.batch_size,
+            timing=options.generation_timing,
+            quantize=options.precision in ("auto", "int8"),
+            log=progress.note,
+            on_round=lambda _: bar.advance(),
+        )
+    for variant in result.variants:
+        progress.note(f"generation {variant.name}: {variant.reason}")
+    return result.to_json()
 
 
 def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) -> Any:
@@ -326,6 +373,10 @@ def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) 
     if options.eval_data is None or options.metric is None:
         return None
     output = options.metric_output or output_names[0]
+    if output not in output_names and _generates(loaded):
+        log(f"eval set read by the generation checks: its {options.metric} metric reads "
+            f"generated {output!r}")
+        return None
     if output not in output_names and options.eval_is_default:
         # A generation metric reads generated sequences, which one forward pass does not make.
         log(f"eval set skipped: its {options.metric} metric reads {output!r}, "
@@ -374,6 +425,7 @@ def _write(
     measurement: Mapping[str, Any],
     options: ConvertOptions,
     sweep: SweepResult | None = None,
+    generation: Mapping[str, Any] | None = None,
 ) -> Manifest:
     for file in loaded.files_to_copy:
         shutil.copy2(file, staging / file.name)
@@ -410,6 +462,7 @@ def _write(
         measurement=measurement,
         input_schema=loaded.input_schema,
         notes=loaded.notes,
+        generation=generation,
     )
     # The reports go into the bundle too, so they are hashed before the manifest is written.
     from benchmarks.report import write_reports

@@ -54,6 +54,8 @@ def verify(out: Path) -> VerifyResult:
             problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
     listed = set(manifest.files) | {MANIFEST_NAME}
     for path in sorted(out.rglob("*")):
+        if "__pycache__" in path.parts:  # importing the bundle's runtime/ writes these
+            continue
         if path.is_file() and str(path.relative_to(out)) not in listed:
             problems.append(f"{path.relative_to(out)}: not listed in the manifest")
     if not all(
@@ -76,6 +78,13 @@ def verify(out: Path) -> VerifyResult:
             problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
             continue
         problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
+    if manifest.generation is not None:
+        from convert_model.stage_generation import check_bundle
+
+        try:
+            problems.extend(check_bundle(out, manifest.generation))
+        except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
+            problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
     return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
 
 

@@ -10,8 +10,9 @@ first step. The split goes into the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,18 @@ from typing import Any
 from convert_model.errors import ExportError
 from convert_model.quiet import quiet
 
+# The roles are the generation loop's (the bundle's runtime/ owns them); the file names
+# below are optimum-onnx's.
+from convert_model.runtime.graphs import (
+    DECODER,
+    DECODER_FIRST,
+    DECODER_ONLY,
+    DECODER_WITH_PAST,
+    ENCODER,
+    ENCODER_DECODER,
+)
+
 GENERATIVE_TASKS = ("text2text-generation", "text-generation")
-ENCODER_DECODER = "encoder-decoder"
-DECODER_ONLY = "decoder-only"
-# Roles a generation loop looks up; the values are optimum-onnx's file names.
-ENCODER = "encoder"
-DECODER = "decoder"  # merged decoder, or the decoder-only model
-DECODER_FIRST = "decoder_first"  # unmerged pair: first step without past
-DECODER_WITH_PAST = "decoder_with_past"  # unmerged pair: the cached steps
 _FILES = {
     ENCODER: "encoder_model.onnx",
     DECODER_FIRST: "decoder_model.onnx",
@@ -91,7 +96,7 @@ def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18) -
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        with quiet():
+        with quiet(), _use_cache_restored(model):
             onnx_export_from_model(
                 model,
                 folder,
@@ -106,7 +111,33 @@ def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18) -
     return _collect(folder, opset, seconds)
 
 
+@contextlib.contextmanager
+def _use_cache_restored(model: Any) -> Iterator[None]:
+    """Put back every submodule's ``config.use_cache``, which optimum's patcher sets and keeps.
+
+    Left changed, T5's ``generate`` then fails ("use_cache can only be set to True if
+    T5Stack is used as a decoder"), and the original could no longer be compared.
+    """
+    missing = object()
+    configs = {id(m.config): m.config for m in model.modules() if hasattr(m, "config")}
+    saved = [(config, getattr(config, "use_cache", missing)) for config in configs.values()]
+    try:
+        yield
+    finally:
+        for config, value in saved:
+            if value is missing:
+                if hasattr(config, "use_cache"):
+                    delattr(config, "use_cache")
+            else:
+                config.use_cache = value
+
+
 def _collect(folder: Path, opset: int, seconds: float) -> GenerationGraphs:
+    from converters.hf_folder import COPY_NAMES
+
+    # The exporter also saves the tokenizer it finds; the bundle has it once, at its root.
+    for name in COPY_NAMES - set(CONFIG_FILES):
+        (folder / name).unlink(missing_ok=True)
     present = {role: name for role, name in _FILES.items() if (folder / name).is_file()}
     if ENCODER not in present:
         if "decoder_only" not in present:

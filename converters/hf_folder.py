@@ -197,7 +197,9 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
             "onnx", model=model, task=task, library_name="transformers"
         )
         onnx_config = ctor(model.config)
-    tokenizer = _load_tokenizer(folder, options) if _has_tokenizer(folder) else None
+    tokenizer = (
+        load_tokenizer(folder, options.trust_remote_code) if has_tokenizer(folder) else None
+    )
 
     if options.input_spec is not None:
         input_names = options.input_spec.names
@@ -264,16 +266,18 @@ def _hashed_files(folder: Path) -> tuple[Path, ...]:
     return tuple(sorted(weights | copied))
 
 
-def _has_tokenizer(folder: Path) -> bool:
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds tokenizer files."""
     return any((folder / name).is_file() for name in _TOKENIZER_MARKERS)
 
 
-def _load_tokenizer(folder: Path, options: LoadOptions) -> Any:
+def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
+    """The folder's tokenizer; CheckpointError when its files cannot be read."""
     import transformers
 
     try:
         return transformers.AutoTokenizer.from_pretrained(
-            folder, local_files_only=True, trust_remote_code=options.trust_remote_code
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
         )
     except Exception as e:  # noqa: BLE001  a corrupt tokenizer file is bad input
         raise CheckpointError(f"{folder}: cannot load the tokenizer: {_first_line(e)}") from e

@@ -74,3 +74,18 @@ def test_quantize_dynamic_reaches_the_merged_decoders_branches(tmp_path: Path, t
     assert ops["If"] == 1
     # Each branch (first step, cached step) has its own copy of every projection.
     assert variant.details["quantized_nodes"] == ops["MatMulInteger"] >= 2 * 6
+
+
+def test_export_generation_leaves_the_models_generate_working(tmp_path: Path):
+    # optimum's patcher sets use_cache on every submodule's config and keeps it; T5's
+    # encoder stack then refuses to generate. The export puts the settings back.
+    torch.manual_seed(0)
+    model = transformers.T5ForConditionalGeneration(transformers.T5Config(
+        num_layers=1, d_model=32, d_ff=64, num_heads=2, d_kv=16, vocab_size=96,
+        decoder_start_token_id=0,
+    )).eval()
+    before = {id(m): m.config.use_cache for m in model.modules() if hasattr(m, "config")}
+    export_generation(model, tmp_path, task="text2text-generation")
+    after = {id(m): m.config.use_cache for m in model.modules() if hasattr(m, "config")}
+    assert after == before
+    assert model.generate(torch.tensor([[5, 6, 7, 1]]), max_new_tokens=3).shape == (1, 4)

@@ -1,0 +1,32 @@
+"""Generation over a bundle's onnxruntime sessions, with numpy and onnxruntime only.
+
+This package is copied verbatim into every generative bundle as ``runtime/``, so serving
+code needs neither torch nor this project::
+
+    import sys
+    sys.path.insert(0, BUNDLE)
+    from runtime import Generator
+
+    generator = Generator(BUNDLE)
+    sequences = generator.generate(input_ids, attention_mask, max_new_tokens=32, num_beams=4)
+
+Its modules import only the standard library, numpy, onnxruntime and each other (relatively);
+a test enforces it.
+"""
+
+from __future__ import annotations
+
+from .generate import Generator
+from .graphs import DECODER_ONLY, ENCODER_DECODER, GraphError, KeyValueCache
+from .search import SearchPlan
+from .settings import GenerationSettings
+
+__all__ = [
+    "DECODER_ONLY",
+    "ENCODER_DECODER",
+    "GenerationSettings",
+    "Generator",
+    "GraphError",
+    "KeyValueCache",
+    "SearchPlan",
+]

@@ -1,0 +1,540 @@
+"""The generation stage: export with past key/values, quantize per sub-graph, judge on text.
+
+For a generative model (text2text-generation, text-generation) the bundle also gets the
+graphs a generation loop runs (``generation/<variant>/``), the loop itself (``runtime/``,
+numpy + onnxruntime only), and evidence: greedy and beam-search outputs compared token for
+token with ``model.generate`` on the eval set (or the check inputs), the task metric on
+labelled data, and time to first token and tokens/s against ``model.generate`` in one
+interleaved run. Orchestration only: the export is in ``converters/export_generation.py``,
+quantization in ``optimizers/``, measuring in ``benchmarks/generation.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.generation import (
+    Generate,
+    GenerationTimingConfig,
+    TextScores,
+    generate_all,
+    identical_share,
+    padded,
+    score_text,
+    time_generation,
+)
+from convert_model.errors import OptimizationError
+from convert_model.hashing import sha256_file
+from converters.export_generation import CONFIG_FILES, GenerationGraphs, export_generation
+from converters.types import Inputs, LoadedModel
+
+Log = Callable[[str], None]
+FOLDER = "generation"
+RUNTIME_FOLDER = "runtime"
+BASELINE = "fp32"
+DEFAULT_BEAMS = 4  # beams for the beam-search check when the model's config asks for greedy
+TIE = 0.03  # tokens/s within 3% of the fastest: the more faithful variant wins
+GENERATION_METRICS = ("token_agreement", "exact_match")
+CHECK_FILE = "check.npz"  # prompts and the original's greedy tokens, for ``verify``
+CHECK_PROMPTS = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationBudget:
+    """Gates on generated text.
+
+    Attributes:
+        fp32_greedy_identical: share of greedy outputs of the fp32 graphs that must be
+            token-identical to ``model.generate``.
+        fp32_beam_identical: the same for the top beam.
+        max_metric_drop: how far a quantized variant's task metric may fall below the
+            original's (in the metric's units; 0.01 = 1 point of a 0-1 metric).
+        min_identical_unlabelled: without labels there is no task metric; a quantized
+            variant then needs this share of greedy outputs identical to the original's.
+    """
+
+    fp32_greedy_identical: float = 1.0
+    fp32_beam_identical: float = 0.98
+    max_metric_drop: float = 0.01
+    min_identical_unlabelled: float = 0.9
+
+    def __post_init__(self) -> None:
+        for name in ("fp32_greedy_identical", "fp32_beam_identical", "min_identical_unlabelled"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if not self.max_metric_drop >= 0:
+            raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """A generation variant: which sub-graphs get dynamic int8."""
+
+    name: str
+    description: str
+    quantize_roles: tuple[str, ...]  # empty: the fp32 export as it is
+    per_channel: bool = True
+
+
+RECIPES = (
+    Recipe(name=BASELINE, description="fp32 export, as optimum-onnx wrote it", quantize_roles=()),
+    Recipe(
+        name="int8",
+        description="dynamic int8 (per-channel weights) in every sub-graph",
+        quantize_roles=("encoder", "decoder", "decoder_first", "decoder_with_past"),
+    ),
+    Recipe(
+        name="int8-decoder",
+        description="dynamic int8 in the decoder only; the encoder, run once per input, stays fp32",
+        quantize_roles=("decoder", "decoder_first", "decoder_with_past"),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationVariant:
+    """One set of generation graphs and what was measured on it."""
+
+    name: str
+    description: str
+    files: Mapping[str, str]  # role -> path relative to the bundle
+    sha256: Mapping[str, str]
+    size_bytes: int
+    precision: str
+    recipe: Mapping[str, Any]
+    greedy_identical: float | None = None
+    beam_identical: float | None = None
+    scores: TextScores | None = None
+    latency: Mapping[str, Any] | None = None
+    tokens_per_s_speedup: float | None = None
+    ttft_speedup: float | None = None
+    failures: tuple[str, ...] = ()
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest form."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "status": "pass" if not self.failures else "fail",
+            "reason": self.reason,
+            "precision": self.precision,
+            "files": dict(self.files),
+            "sha256": dict(self.sha256),
+            "size_bytes": self.size_bytes,
+            "recipe": dict(self.recipe),
+            "greedy_identical": self.greedy_identical,
+            "beam_identical": self.beam_identical,
+            "scores": self.scores.to_json() if self.scores else None,
+            "latency": dict(self.latency) if self.latency else None,
+            "tokens_per_s_speedup": self.tokens_per_s_speedup,
+            "ttft_speedup": self.ttft_speedup,
+            "failures": list(self.failures),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationResult:
+    """The generation stage's record, as it goes into the manifest's ``generation`` key."""
+
+    split: Mapping[str, Any]
+    examples: int
+    labelled: bool
+    metric: str | None
+    num_beams: int
+    budget: GenerationBudget
+    original: Mapping[str, Any]
+    variants: tuple[GenerationVariant, ...]
+    recommended: str | None
+    threads: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        """Whether the fp32 graphs generate what the original generates, within budget."""
+        fp32 = next(v for v in self.variants if v.name == BASELINE)
+        return not fp32.failures and self.recommended is not None
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """The fp32 variant's failures, each prefixed with its name."""
+        fp32 = next(v for v in self.variants if v.name == BASELINE)
+        return tuple(f"generation {BASELINE}: {line}" for line in fp32.failures)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest form."""
+        return {
+            "status": "pass" if self.passed else "fail",
+            "split": dict(self.split),
+            "runtime": f"{RUNTIME_FOLDER}/",
+            "examples": self.examples,
+            "labelled": self.labelled,
+            "metric": self.metric,
+            "num_beams": self.num_beams,
+            "threads": self.threads,
+            "budget": {
+                "fp32_greedy_identical": self.budget.fp32_greedy_identical,
+                "fp32_beam_identical": self.budget.fp32_beam_identical,
+                "max_metric_drop": self.budget.max_metric_drop,
+                "min_identical_unlabelled": self.budget.min_identical_unlabelled,
+            },
+            "original": dict(self.original),
+            "variants": [v.to_json() for v in self.variants],
+            "recommended": self.recommended,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prompts:
+    """What generation is checked on: model inputs by name, and labels when there are any."""
+
+    inputs: Mapping[str, np.ndarray]
+    labels: np.ndarray | None
+    metric: str | None
+
+    @property
+    def size(self) -> int:
+        """Number of examples."""
+        return len(next(iter(self.inputs.values())))
+
+
+def prompts_for(loaded: LoadedModel, eval_data: Path | None, metric: str | None) -> Prompts:
+    """The eval set's inputs and labels when it has them, else the check inputs, unlabelled."""
+    names: list[str] = [n for n in ("input_ids", "attention_mask") if n in loaded.input_names]
+    if eval_data is not None and eval_data.suffix == ".npz":
+        with np.load(eval_data) as data:
+            if all(n in data for n in names) and "labels" in data:
+                return Prompts(
+                    inputs={n: data[n].astype(np.int64) for n in names},
+                    labels=data["labels"].astype(np.int64),
+                    metric=metric if metric in GENERATION_METRICS else "token_agreement",
+                )
+    rows = [example for example in loaded.examples if all(n in example for n in names)]
+    # Check inputs differ in width: each is its own batch, their rows side by side.
+    width = max(r[names[0]].shape[1] for r in rows)
+    stacked = {n: np.concatenate([_pad_right(r[n], width) for r in rows]) for n in names}
+    return Prompts(inputs=stacked, labels=None, metric=None)
+
+
+def _pad_right(array: np.ndarray, width: int) -> np.ndarray:
+    # Padding id 0 with mask 0: the mask, not the id, tells the model to ignore it.
+    return np.pad(array, ((0, 0), (0, width - array.shape[1])))
+
+
+def torch_generator(model: Any, kind: str) -> Generate:
+    """``model.generate`` as a Generate: greedy or beam, new tokens only."""
+    import torch
+
+    from converters.export_generation import ENCODER_DECODER
+
+    def run(
+        inputs: Inputs, *, num_beams: int, on_step: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+        streamer = _StepStreamer(on_step) if on_step is not None and num_beams == 1 else None
+        with torch.inference_mode():
+            out = model.generate(
+                **tensors, num_beams=num_beams, do_sample=False, use_cache=True,
+                streamer=streamer,
+            )
+        sequences = out.numpy()
+        start = 1 if kind == ENCODER_DECODER else inputs["input_ids"].shape[1]
+        return sequences[:, start:]
+
+    return run
+
+
+class _StepStreamer:
+    """A transformers streamer that reports decoding steps: its first put is the prompt."""
+
+    def __init__(self, on_step: Callable[[int], None]) -> None:
+        self.on_step = on_step
+        self.puts = 0
+
+    def put(self, value: Any) -> None:
+        if self.puts > 0:
+            self.on_step(self.puts - 1)
+        self.puts += 1
+
+    def end(self) -> None:
+        """Nothing to flush."""
+
+
+def ort_generator(folder: Path, files: Mapping[str, str], config_folder: Path,
+                  threads: int) -> tuple[Generate, Any]:
+    """The bundle's own generation loop over onnxruntime sessions, as a Generate."""
+    from convert_model.runtime import Generator
+    from converters.export_generation import ENCODER_DECODER
+
+    # The checks are greedy and beam search, as model.generate(do_sample=False) runs them.
+    generator = Generator(folder, files=files, config_folder=config_folder, threads=threads,
+                          config_overrides={"do_sample": False})
+
+    def run(
+        inputs: Inputs, *, num_beams: int, on_step: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        sequences = generator.generate(
+            inputs["input_ids"], inputs.get("attention_mask"), num_beams=num_beams,
+            on_step=on_step,
+        )
+        start = 1 if generator.kind == ENCODER_DECODER else inputs["input_ids"].shape[1]
+        return np.asarray(sequences)[:, start:]
+
+    return run, generator
+
+
+def copy_runtime(bundle: Path) -> Path:
+    """Copy the generation loop (``convert_model/runtime``) into ``bundle/runtime``."""
+    from convert_model import runtime
+
+    source = Path(runtime.__file__).parent
+    target = bundle / RUNTIME_FOLDER
+    target.mkdir()
+    for path in sorted(source.glob("*.py")):
+        shutil.copy2(path, target / path.name)
+    return target
+
+
+def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path) -> GenerationVariant:
+    """Write ``recipe``'s graphs into ``bundle/generation/<name>/``."""
+    from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
+
+    folder = bundle / FOLDER / recipe.name
+    folder.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, Any] = {}
+    for role, name in graphs.files.items():
+        target = folder / name
+        if role not in recipe.quantize_roles:
+            if graphs.path(role) != target:
+                shutil.copy2(graphs.path(role), target)
+            steps[role] = "fp32"
+            continue
+        made = quantize_dynamic(
+            graphs.path(role), target, DynamicQuantConfig(per_channel=recipe.per_channel)
+        )
+        steps[role] = {"pass": "quantize_dynamic", **made.details}
+    files = {role: f"{FOLDER}/{recipe.name}/{name}" for role, name in graphs.files.items()}
+    return GenerationVariant(
+        name=recipe.name,
+        description=recipe.description,
+        files=files,
+        sha256={role: sha256_file(bundle / p) for role, p in files.items()},
+        size_bytes=sum((bundle / p).stat().st_size for p in files.values()),
+        precision="int8" if recipe.quantize_roles else "fp32",
+        recipe={"quantize_roles": list(recipe.quantize_roles), "per_channel": recipe.per_channel,
+                "steps": steps},
+    )
+
+
+def run_generation_stage(
+    loaded: LoadedModel,
+    bundle: Path,
+    *,
+    eval_data: Path | None,
+    metric: str | None,
+    budget: GenerationBudget,
+    threads: int,
+    opset: int,
+    batch_size: int,
+    timing: GenerationTimingConfig,
+    quantize: bool = True,
+    log: Log,
+    on_round: Callable[[int], None] | None = None,
+) -> GenerationResult:
+    """Export, build the variants, measure them against ``model.generate``, recommend one.
+
+    ``quantize`` False builds the fp32 graphs only (``--precision fp32``).
+    """
+    model = loaded.hf_model
+    graphs = export_generation(model, bundle / FOLDER / BASELINE, task=str(loaded.task),
+                               opset=opset)
+    for name in CONFIG_FILES:  # one copy for every variant, beside their folders
+        if (graphs.folder / name).is_file():
+            shutil.move(graphs.folder / name, bundle / FOLDER / name)
+    log(f"generation export: {graphs.kind}, graphs {', '.join(graphs.files.values())}"
+        + (" (merged decoder)" if graphs.merged else ""))
+    copy_runtime(bundle)
+    variants: list[GenerationVariant] = []
+    notes: list[str] = []
+    for recipe in RECIPES:
+        if recipe.quantize_roles and not quantize:
+            continue
+        if recipe.quantize_roles and not set(recipe.quantize_roles) & set(graphs.files):
+            continue
+        if recipe.name == "int8-decoder" and "encoder" not in graphs.files:
+            continue  # decoder-only: the same graphs as int8
+        try:
+            variants.append(build_variant(recipe, graphs, bundle))
+        except OptimizationError as e:
+            notes.append(f"{recipe.name}: not built ({e})")
+            log(f"generation {recipe.name}: not built ({e})")
+    prompts = prompts_for(loaded, eval_data, metric)
+    original = torch_generator(model, graphs.kind)
+    runners = {
+        v.name: ort_generator(bundle / FOLDER / v.name, graphs.files, bundle / FOLDER, threads)
+        for v in variants
+    }
+    settings = next(iter(runners.values()))[1].settings
+    pad = settings.pad_token_id
+    num_beams = settings.num_beams if (settings.num_beams or 1) > 1 else DEFAULT_BEAMS
+    decode = _decoder_for(loaded)
+
+    log(f"generating for {prompts.size} examples: greedy and {num_beams} beams")
+    reference = {
+        beams: generate_all(original, prompts.inputs, num_beams=beams, batch_size=batch_size,
+                            pad_token_id=pad)
+        for beams in (1, num_beams)
+    }
+    original_scores = (
+        score_text(reference[1], prompts.labels, decode) if prompts.labels is not None else None
+    )
+    save_check(bundle / FOLDER / CHECK_FILE, prompts, reference[1][:CHECK_PROMPTS])
+    measured = []
+    for variant in variants:
+        generate = runners[variant.name][0]
+        greedy = generate_all(generate, prompts.inputs, num_beams=1, batch_size=batch_size,
+                              pad_token_id=pad)
+        beam = generate_all(generate, prompts.inputs, num_beams=num_beams,
+                            batch_size=batch_size, pad_token_id=pad)
+        scores = score_text(greedy, prompts.labels, decode) if prompts.labels is not None else None
+        measured.append(replace(
+            variant,
+            greedy_identical=identical_share(reference[1], greedy),
+            beam_identical=identical_share(reference[num_beams], beam),
+            scores=scores,
+        ))
+        log(f"generation {variant.name}: greedy identical {measured[-1].greedy_identical:.1%}, "
+            f"beam identical {measured[-1].beam_identical:.1%}"
+            + (f", {prompts.metric} {getattr(scores, str(prompts.metric)):.4f}" if scores else ""))
+    judged = [_judge(v, budget, original_scores, prompts.metric) for v in measured]
+
+    log(f"timing generation: {timing.prompts} prompts x {timing.rounds} rounds, batch 1")
+    latency = time_generation(
+        {"original": original} | {v.name: runners[v.name][0] for v in judged},
+        prompts.inputs, timing, pad_token_id=pad, on_round=on_round,
+    )
+    base = latency["original"]
+    timed = [
+        replace(
+            v,
+            latency=latency[v.name].to_json(),
+            tokens_per_s_speedup=_ratio(latency[v.name].tokens_per_s, base.tokens_per_s),
+            ttft_speedup=_ratio(base.ttft_p50_ms, latency[v.name].ttft_p50_ms),
+        )
+        for v in judged
+    ]
+    chosen, decided = _choose(timed)
+    return GenerationResult(
+        split=graphs.to_json(),
+        examples=prompts.size,
+        labelled=prompts.labels is not None,
+        metric=prompts.metric,
+        num_beams=num_beams,
+        budget=budget,
+        original={
+            "scores": original_scores.to_json() if original_scores else None,
+            "latency": base.to_json(),
+        },
+        variants=tuple(decided),
+        recommended=chosen,
+        threads=threads,
+        notes=tuple(notes),
+    )
+
+
+def save_check(path: Path, prompts: Prompts, greedy: Sequence[np.ndarray]) -> None:
+    """Store the first prompts and the original's greedy tokens (-1 padded) for ``verify``."""
+    count = len(greedy)
+    arrays: dict[str, Any] = {name: value[:count] for name, value in prompts.inputs.items()}
+    arrays["greedy"] = padded(greedy, fill=-1)
+    np.savez(path, **arrays)
+
+
+def check_bundle(bundle: Path, generation: Mapping[str, Any], threads: int = 1) -> list[str]:
+    """Re-run the fp32 generation graphs on the stored prompts; list every row that differs."""
+    fp32 = next((v for v in generation["variants"] if v["name"] == BASELINE), None)
+    if fp32 is None:
+        return [f"generation: no {BASELINE} variant in the manifest"]
+    with np.load(bundle / FOLDER / CHECK_FILE, allow_pickle=False) as data:
+        stored = {k: data[k] for k in data.files}
+    expected = stored.pop("greedy")
+    files = {role: Path(path).name for role, path in fp32["files"].items()}
+    generate, generator = ort_generator(
+        bundle / FOLDER / BASELINE, files, bundle / FOLDER, threads
+    )
+    rows = generate_all(generate, stored, num_beams=1, batch_size=len(expected),
+                        pad_token_id=generator.settings.pad_token_id)
+    problems = []
+    for i, (row, want) in enumerate(zip(rows, expected, strict=True)):
+        if not np.array_equal(row, want[want != -1]):
+            problems.append(f"generation {BASELINE}: prompt {i} generates {row.tolist()}, "
+                            f"the original generated {want[want != -1].tolist()}")
+    return problems
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b > 0 else None
+
+
+def _decoder_for(loaded: LoadedModel) -> Callable[[np.ndarray], str] | None:
+    """The tokenizer's decode (special tokens skipped), when the checkpoint has a tokenizer."""
+    from converters.hf_folder import has_tokenizer, load_tokenizer
+
+    folder = Path(loaded.source)
+    if not folder.is_dir() or not has_tokenizer(folder):
+        return None
+    tokenizer = load_tokenizer(folder)
+    return lambda ids: str(tokenizer.decode(ids.tolist(), skip_special_tokens=True))
+
+
+def _judge(variant: GenerationVariant, budget: GenerationBudget,
+           original: TextScores | None, metric: str | None) -> GenerationVariant:
+    failures: list[str] = []
+    greedy, beam = variant.greedy_identical or 0.0, variant.beam_identical or 0.0
+    if variant.name == BASELINE:
+        if greedy < budget.fp32_greedy_identical:
+            failures.append(f"greedy outputs identical {greedy:.1%} < "
+                            f"{budget.fp32_greedy_identical:.0%}")
+        if beam < budget.fp32_beam_identical:
+            failures.append(f"top beam identical {beam:.1%} < {budget.fp32_beam_identical:.0%}")
+    elif original is not None and variant.scores is not None and metric is not None:
+        drop = getattr(original, metric) - getattr(variant.scores, metric)
+        if drop > budget.max_metric_drop:
+            failures.append(f"{metric} dropped {drop:.4f} > {budget.max_metric_drop}")
+    elif greedy < budget.min_identical_unlabelled:
+        failures.append(f"greedy outputs identical {greedy:.1%} < "
+                        f"{budget.min_identical_unlabelled:.0%} (no labels for a task metric)")
+    return replace(variant, failures=tuple(failures))
+
+
+def _choose(variants: Sequence[GenerationVariant]) -> tuple[str | None, list[GenerationVariant]]:
+    """Fastest tokens/s within budget; within 3% of it the most faithful; never below fp32."""
+    fp32 = next(v for v in variants if v.name == BASELINE)
+    if fp32.failures:
+        return None, [replace(v, reason="not chosen: the fp32 graphs fail generation parity")
+                      for v in variants]
+    speed = {v.name: (v.latency or {}).get("tokens_per_s", 0.0) for v in variants}
+    passing = [v for v in variants if not v.failures and speed[v.name] >= speed[BASELINE]]
+    fastest = max(speed[v.name] for v in passing)
+    close = [v for v in passing if speed[v.name] >= fastest * (1 - TIE)]
+    chosen = max(close, key=lambda v: (v.greedy_identical or 0.0, speed[v.name]))
+    decided = []
+    for v in variants:
+        if v is chosen:
+            reason = f"recommended: {speed[v.name]:.1f} tokens/s, fastest within budget"
+        elif v.failures:
+            reason = "not chosen: " + "; ".join(v.failures)
+        elif speed[v.name] < speed[BASELINE]:
+            reason = f"not chosen: slower than fp32 ({speed[v.name]:.1f} tokens/s)"
+        else:
+            reason = f"not chosen: {speed[v.name]:.1f} tokens/s vs {speed[chosen.name]:.1f}"
+        decided.append(replace(v, reason=reason))
+    return chosen.name, decided

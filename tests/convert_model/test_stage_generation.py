@@ -1,0 +1,146 @@
+"""The generation stage end to end: split graphs in the bundle, token identity, the decision."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.generation import GenerationTimingConfig, TextScores
+from convert_model import convert, verify
+from convert_model.stage_generation import (
+    BASELINE,
+    GenerationBudget,
+    GenerationVariant,
+    _choose,
+    _judge,
+)
+from tests.fixtures.models import Zoo
+
+FAST = {"sweep": None, "generation_timing": GenerationTimingConfig(prompts=4, rounds=2)}
+
+
+@pytest.fixture(scope="module")
+def mbart_bundle(model_zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("generation") / "mbart"
+    result = convert(model_zoo.mbart, out=out, precision="int8", **FAST)
+    assert result.passed, result.failures
+    return out
+
+
+def test_generation_bundle_holds_split_graphs_runtime_and_evidence(mbart_bundle: Path):
+    manifest = json.loads((mbart_bundle / "manifest.json").read_text())
+    generation = manifest["generation"]
+    assert generation["status"] == "pass"
+    assert generation["split"]["kind"] == "encoder-decoder" and generation["split"]["merged"]
+    variants = {v["name"]: v for v in generation["variants"]}
+    assert set(variants) == {"fp32", "int8", "int8-decoder"}
+    fp32 = variants[BASELINE]
+    assert fp32["greedy_identical"] == 1.0 and fp32["beam_identical"] >= 0.98
+    for variant in variants.values():
+        for role, path in variant["files"].items():
+            assert manifest["files"][path] == variant["sha256"][role]
+        assert variant["latency"]["tokens_per_s"] > 0 and variant["tokens_per_s_speedup"] > 0
+    assert variants["int8"]["recipe"]["steps"]["encoder"]["quantized_nodes"] > 0
+    assert variants["int8-decoder"]["recipe"]["steps"]["encoder"] == "fp32"
+    assert generation["recommended"] in variants
+    assert (mbart_bundle / "runtime" / "__init__.py").is_file()
+    assert (mbart_bundle / "generation" / "generation_config.json").is_file()
+    report = (mbart_bundle / "report.md").read_text()
+    assert "Generation: the bundle's loop" in report and "tokens/s" in report
+    assert verify(mbart_bundle).ok
+
+
+def test_bundle_runtime_generates_without_torch(mbart_bundle: Path, model_zoo: Zoo):
+    torch = pytest.importorskip("torch")
+    from transformers import MBartForConditionalGeneration
+
+    ids = np.array([[5, 17, 33, 8, 2], [9, 41, 2, 1, 1]], dtype=np.int64)
+    mask = (ids != 1).astype(np.int64)
+    script = (
+        "import sys, json\n"
+        "sys.modules['torch'] = None  # any torch import fails\n"
+        "sys.modules['transformers'] = None\n"
+        f"sys.path.insert(0, {str(mbart_bundle)!r})\n"
+        "import numpy as np\n"
+        "from runtime import Generator\n"
+        f"g = Generator({str(mbart_bundle / 'generation' / 'fp32')!r}, "
+        f"config_folder={str(mbart_bundle / 'generation')!r})\n"
+        f"ids = np.array({ids.tolist()}, dtype=np.int64)\n"
+        "print(json.dumps(g.generate(ids, (ids != 1).astype(np.int64)).tolist()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=mbart_bundle, check=False)
+    assert done.returncode == 0, done.stderr
+    model = MBartForConditionalGeneration.from_pretrained(model_zoo.mbart).eval()
+    with torch.inference_mode():
+        expected = model.generate(input_ids=torch.from_numpy(ids),
+                                  attention_mask=torch.from_numpy(mask), do_sample=False)
+    assert json.loads(done.stdout) == expected.tolist()
+
+
+def test_generation_fp32_only_and_switched_off(model_zoo: Zoo, tmp_path: Path):
+    fp32_only = convert(model_zoo.mbart, out=tmp_path / "a", precision="fp32", **FAST)
+    names = [v["name"] for v in fp32_only.manifest.generation["variants"]]
+    assert names == [BASELINE]
+    off = convert(model_zoo.mbart, out=tmp_path / "b", precision="fp32", generation=False, **FAST)
+    assert off.manifest.generation is None and not (tmp_path / "b" / "generation").exists()
+
+
+def test_generation_decoder_only_bundle(model_zoo: Zoo, tmp_path: Path):
+    result = convert(model_zoo.gpt2, out=tmp_path / "gpt2", precision="int8", **FAST)
+    generation = result.manifest.generation
+    assert generation["split"] == {**generation["split"], "kind": "decoder-only",
+                                   "files": {"decoder": "model.onnx"}}
+    fp32 = next(v for v in generation["variants"] if v["name"] == BASELINE)
+    assert fp32["greedy_identical"] == 1.0 and fp32["beam_identical"] >= 0.98
+    assert not generation["labelled"] and generation["original"]["scores"] is None
+
+
+def _variant(name: str, greedy: float, beam: float = 1.0, scores: TextScores | None = None,
+             tokens_per_s: float = 100.0) -> GenerationVariant:
+    return GenerationVariant(
+        name=name, description="", files={}, sha256={}, size_bytes=0,
+        precision="fp32" if name == BASELINE else "int8", recipe={},
+        greedy_identical=greedy, beam_identical=beam, scores=scores,
+        latency={"tokens_per_s": tokens_per_s},
+    )
+
+
+def test_judge_holds_fp32_to_token_identity():
+    budget = GenerationBudget()
+    assert not _judge(_variant(BASELINE, 1.0, 0.98), budget, None, None).failures
+    failures = _judge(_variant(BASELINE, 0.99, 0.97), budget, None, None).failures
+    assert len(failures) == 2 and "greedy outputs identical 99.0%" in failures[0]
+
+
+def test_judge_gates_int8_on_the_task_metric_or_identity_without_labels():
+    budget = GenerationBudget(max_metric_drop=0.01)
+    original = TextScores(token_agreement=0.90, exact_match=0.8, chrf=80.0)
+    within = TextScores(token_agreement=0.895, exact_match=0.8, chrf=79.0)
+    beyond = TextScores(token_agreement=0.88, exact_match=0.8, chrf=79.0)
+    assert not _judge(_variant("int8", 0.5, scores=within), budget, original,
+                      "token_agreement").failures
+    assert "token_agreement dropped" in _judge(
+        _variant("int8", 0.99, scores=beyond), budget, original, "token_agreement"
+    ).failures[0]
+    assert "no labels" in _judge(_variant("int8", 0.8), budget, None, None).failures[0]
+
+
+def test_choose_fastest_within_budget_never_slower_than_fp32():
+    fp32 = _variant(BASELINE, 1.0, tokens_per_s=100.0)
+    fast_failing = _variant("int8", 0.5, tokens_per_s=300.0)
+    fast_failing = GenerationVariant(**{**fast_failing.__dict__, "failures": ("too lossy",)})
+    slower = _variant("int8-decoder", 1.0, tokens_per_s=90.0)
+    chosen, decided = _choose([fp32, fast_failing, slower])
+    assert chosen == BASELINE
+    reasons = {v.name: v.reason for v in decided}
+    assert "too lossy" in reasons["int8"] and "slower than fp32" in reasons["int8-decoder"]
+    # Within 3% of the fastest, the variant with more identical outputs wins.
+    near = _variant("int8-decoder", 0.9, tokens_per_s=200.0)
+    fastest = _variant("int8", 0.8, tokens_per_s=205.0)
+    assert _choose([fp32, fastest, near])[0] == "int8-decoder"
