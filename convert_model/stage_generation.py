@@ -31,6 +31,7 @@ from benchmarks.generation import (
 )
 from convert_model.errors import OptimizationError
 from convert_model.hashing import sha256_file
+from convert_model.stages import fuse_config_for
 from converters.export_generation import CONFIG_FILES, GenerationGraphs, export_generation
 from converters.types import Inputs, LoadedModel
 
@@ -79,21 +80,31 @@ class Recipe:
 
     name: str
     description: str
-    quantize_roles: tuple[str, ...]  # empty: the fp32 export as it is
+    quantize_roles: tuple[str, ...]  # empty: no int8
+    fuse: bool = False  # transformer fusions first, in each sub-graph the optimizer takes
     per_channel: bool = True
 
 
+_ALL_ROLES = ("encoder", "decoder", "decoder_first", "decoder_with_past")
 RECIPES = (
     Recipe(name=BASELINE, description="fp32 export, as optimum-onnx wrote it", quantize_roles=()),
     Recipe(
+        name="fp32-fused",
+        description="fp32 with onnxruntime's transformer fusions in each sub-graph it takes",
+        quantize_roles=(),
+        fuse=True,
+    ),
+    Recipe(
         name="int8",
-        description="dynamic int8 (per-channel weights) in every sub-graph",
-        quantize_roles=("encoder", "decoder", "decoder_first", "decoder_with_past"),
+        description="fused where possible, then dynamic int8 (per-channel) in every sub-graph",
+        quantize_roles=_ALL_ROLES,
+        fuse=True,
     ),
     Recipe(
         name="int8-decoder",
-        description="dynamic int8 in the decoder only; the encoder, run once per input, stays fp32",
+        description="dynamic int8 in the decoder only; the encoder, run once per input, fused fp32",
         quantize_roles=("decoder", "decoder_first", "decoder_with_past"),
+        fuse=True,
     ),
 )
 
@@ -303,24 +314,47 @@ def copy_runtime(bundle: Path) -> Path:
     return target
 
 
-def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path) -> GenerationVariant:
-    """Write ``recipe``'s graphs into ``bundle/generation/<name>/``."""
+def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
+                  fuse_config: Any = None) -> GenerationVariant:
+    """Write ``recipe``'s graphs into ``bundle/generation/<name>/``.
+
+    Rules, per sub-graph: fuse when the recipe asks and the optimizer takes the graph (a
+    graph it cannot fuse, like optimum's merged decoder, stays as exported, and the error is
+    recorded); then dynamic int8 when the recipe quantizes that role; else a copy.
+
+    Raises:
+        OptimizationError: when quantization fails, or a fused recipe fused nothing.
+    """
+    from optimizers.fuse import fuse
     from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 
     folder = bundle / FOLDER / recipe.name
     folder.mkdir(parents=True, exist_ok=True)
-    steps: dict[str, Any] = {}
+    steps: dict[str, list[Any]] = {}
     for role, name in graphs.files.items():
         target = folder / name
-        if role not in recipe.quantize_roles:
-            if graphs.path(role) != target:
-                shutil.copy2(graphs.path(role), target)
-            steps[role] = "fp32"
-            continue
-        made = quantize_dynamic(
-            graphs.path(role), target, DynamicQuantConfig(per_channel=recipe.per_channel)
-        )
-        steps[role] = {"pass": "quantize_dynamic", **made.details}
+        source = graphs.path(role)
+        steps[role] = []
+        if recipe.fuse and fuse_config is not None:
+            fused = folder / f"fused-{name}"
+            try:
+                made = fuse(source, fused, fuse_config)
+                source = fused
+                steps[role].append({"pass": "fuse", **made.details})
+            except OptimizationError as e:
+                steps[role].append({"pass": "fuse", "skipped": str(e)})
+        if role in recipe.quantize_roles:
+            made = quantize_dynamic(source, target, DynamicQuantConfig(
+                per_channel=recipe.per_channel))
+            steps[role].append({"pass": "quantize_dynamic", **made.details})
+        elif source != target:
+            shutil.copy2(source, target)
+        if source.name.startswith("fused-"):
+            source.unlink()
+    if recipe.fuse and not recipe.quantize_roles and not any(
+        "skipped" not in step for role_steps in steps.values() for step in role_steps
+    ):
+        raise OptimizationError("the transformer optimizer fused no sub-graph")
     files = {role: f"{FOLDER}/{recipe.name}/{name}" for role, name in graphs.files.items()}
     return GenerationVariant(
         name=recipe.name,
@@ -329,8 +363,8 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path) -> Gen
         sha256={role: sha256_file(bundle / p) for role, p in files.items()},
         size_bytes=sum((bundle / p).stat().st_size for p in files.values()),
         precision="int8" if recipe.quantize_roles else "fp32",
-        recipe={"quantize_roles": list(recipe.quantize_roles), "per_channel": recipe.per_channel,
-                "steps": steps},
+        recipe={"quantize_roles": list(recipe.quantize_roles), "fuse": recipe.fuse,
+                "per_channel": recipe.per_channel, "steps": steps},
     )
 
 
@@ -351,7 +385,7 @@ def run_generation_stage(
 ) -> GenerationResult:
     """Export, build the variants, measure them against ``model.generate``, recommend one.
 
-    ``quantize`` False builds the fp32 graphs only (``--precision fp32``).
+    ``quantize`` False builds the exported fp32 graphs only (``--precision fp32``).
     """
     model = loaded.hf_model
     graphs = export_generation(model, bundle / FOLDER / BASELINE, task=str(loaded.task),
@@ -372,7 +406,7 @@ def run_generation_stage(
         if recipe.name == "int8-decoder" and "encoder" not in graphs.files:
             continue  # decoder-only: the same graphs as int8
         try:
-            variants.append(build_variant(recipe, graphs, bundle))
+            variants.append(build_variant(recipe, graphs, bundle, fuse_config_for(loaded)))
         except OptimizationError as e:
             notes.append(f"{recipe.name}: not built ({e})")
             log(f"generation {recipe.name}: not built ({e})")

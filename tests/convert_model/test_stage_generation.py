@@ -38,15 +38,21 @@ def test_generation_bundle_holds_split_graphs_runtime_and_evidence(mbart_bundle:
     assert generation["status"] == "pass"
     assert generation["split"]["kind"] == "encoder-decoder" and generation["split"]["merged"]
     variants = {v["name"]: v for v in generation["variants"]}
-    assert set(variants) == {"fp32", "int8", "int8-decoder"}
+    assert set(variants) == {"fp32", "fp32-fused", "int8", "int8-decoder"}
     fp32 = variants[BASELINE]
     assert fp32["greedy_identical"] == 1.0 and fp32["beam_identical"] >= 0.98
     for variant in variants.values():
         for role, path in variant["files"].items():
             assert manifest["files"][path] == variant["sha256"][role]
         assert variant["latency"]["tokens_per_s"] > 0 and variant["tokens_per_s_speedup"] > 0
-    assert variants["int8"]["recipe"]["steps"]["encoder"]["quantized_nodes"] > 0
-    assert variants["int8-decoder"]["recipe"]["steps"]["encoder"] == "fp32"
+    steps = {name: v["recipe"]["steps"] for name, v in variants.items()}
+    assert steps["fp32"] == {"encoder": [], "decoder": []}
+    # The optimizer fuses the encoder; optimum's merged decoder (an If) it cannot take.
+    assert steps["fp32-fused"]["encoder"][0]["fusions"]["SkipLayerNormalization"] > 0
+    assert "skipped" in steps["fp32-fused"]["decoder"][0]
+    assert steps["int8"]["encoder"][-1]["quantized_nodes"] > 0
+    assert steps["int8"]["decoder"][-1]["quantized_nodes"] > 0
+    assert [s["pass"] for s in steps["int8-decoder"]["encoder"]] == ["fuse"]
     assert generation["recommended"] in variants
     assert (mbart_bundle / "runtime" / "__init__.py").is_file()
     assert (mbart_bundle / "generation" / "generation_config.json").is_file()
@@ -86,7 +92,7 @@ def test_bundle_runtime_generates_without_torch(mbart_bundle: Path, model_zoo: Z
 def test_generation_fp32_only_and_switched_off(model_zoo: Zoo, tmp_path: Path):
     fp32_only = convert(model_zoo.mbart, out=tmp_path / "a", precision="fp32", **FAST)
     names = [v["name"] for v in fp32_only.manifest.generation["variants"]]
-    assert names == [BASELINE]
+    assert names == [BASELINE, "fp32-fused"]
     off = convert(model_zoo.mbart, out=tmp_path / "b", precision="fp32", generation=False, **FAST)
     assert off.manifest.generation is None and not (tmp_path / "b" / "generation").exists()
 
