@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,20 @@ class Converted:
     out: Path
     recommended: str
     runners: dict[str, Callable[[], object]]
+    # Generative models: greedy generation of the first stored prompt by model.generate
+    # ("original"), the bundle's loop over the fp32 graphs and over the recommended ones.
+    generation: dict[str, Callable[[], object]] = field(default_factory=dict)
+
+
+def generative_models() -> list[str]:
+    """The selected reference models whose task generates (they also get generation timing)."""
+    import reference_models
+    from converters.export_generation import is_generative
+
+    return [
+        n for n in selected_models()
+        if is_generative(reference_models.get(n).convert_options.get("task"))
+    ]
 
 
 def _load_original(name: str) -> Any:
@@ -106,4 +120,35 @@ def convert_reference(name: str, root: Path) -> Converted:
         if variant is not None:
             run = ort_runner(out / manifest.variant(variant).file, threads)
             runners[label] = lambda run=run: run(feed)  # type: ignore[misc]
-    return Converted(name=name, out=out, recommended=manifest.recommended or "", runners=runners)
+    return Converted(name=name, out=out, recommended=manifest.recommended or "", runners=runners,
+                     generation=_generation_runners(out, manifest, loaded, threads))
+
+
+def _generation_runners(out: Path, manifest: Any, loaded: Any,
+                        threads: int) -> dict[str, Callable[[], object]]:
+    import numpy as np
+
+    from convert_model.stage_generation import (
+        CHECK_FILE,
+        FOLDER,
+        ort_generator,
+        torch_generator,
+    )
+
+    generation = manifest.generation
+    if not generation:
+        return {}
+    with np.load(out / FOLDER / CHECK_FILE, allow_pickle=False) as data:
+        prompt = {k: data[k][:1] for k in data.files if k != "greedy"}
+    generate = torch_generator(loaded.hf_model, generation["split"]["kind"])
+    runners: dict[str, Callable[[], object]] = {
+        "original": lambda: generate(prompt, num_beams=1)
+    }
+    for label, name in (("fp32", "fp32"), ("recommended", generation["recommended"])):
+        if name is None:
+            continue
+        variant = next(v for v in generation["variants"] if v["name"] == name)
+        files = {role: Path(p).name for role, p in variant["files"].items()}
+        run, _ = ort_generator(out / FOLDER / name, files, out / FOLDER, threads)
+        runners[label] = lambda run=run: run(prompt, num_beams=1)  # type: ignore[misc]
+    return runners
