@@ -1,7 +1,8 @@
 """Latency of several runners measured together: warmed up, then interleaved round by round.
 
-Interleaving (A B C, B C A, C A B, …) spreads a noisy neighbour's load over every runner
-alike, so the ratios between them hold even when absolute times drift.
+Interleaving (every runner once per round, in a fresh seeded order each round) spreads a
+noisy neighbour's load, and any runner's after-effects, over every runner alike, so the
+ratios between them hold even when absolute times drift.
 """
 
 from __future__ import annotations
@@ -82,10 +83,13 @@ def measure_interleaved(
         for _ in range(config.warmup):
             runners[name]()
     samples: dict[str, list[float]] = {n: [] for n in names}
+    # A fresh order every round: with a fixed rotation the same runner always follows the
+    # same neighbour, and PyTorch's OpenMP threads keep spinning for milliseconds after it
+    # returns, which slowed whichever graph came next by up to 8%.
+    order = np.random.default_rng(0)
     start = time.perf_counter()
     for round_index in range(config.rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in order.permutation(names).tolist():
             t0 = time.perf_counter()
             runners[name]()
             samples[name].append(time.perf_counter() - t0)

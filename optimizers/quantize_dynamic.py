@@ -5,7 +5,8 @@ Rules:
   that transformer projections have, which is where optimum's per-tensor preset loses accuracy).
 - Activations uint8 (onnxruntime's dynamic path has no signed activations); with int8 weights
   that is the U8S8 kernel that VNNI and AVX-512 accelerate.
-- Only MatMul/Attention with constant weights by default: the embedding Gather stays fp32.
+- Only MatMul/Attention with constant weights by default; ``Gather`` in ``op_types`` also
+  stores embedding tables int8 (a DequantizeLinear after the lookup).
 - Subgraphs (the branches of a merged decoder's If) are quantized like the main graph.
 - Nodes in ``nodes_to_exclude`` stay fp32 (the accuracy search fills it).
 - Fused graphs lack shape information for contrib ops; ``DefaultTensorType`` stands in, which
@@ -112,6 +113,8 @@ def quantize_dynamic(
                     "DynamicQuantizeLinear",
                     "MatMulIntegerToFloat",
                     "MatMul",
+                    "Gather",
+                    "DequantizeLinear",
                 )
             },
         },

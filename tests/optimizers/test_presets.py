@@ -76,3 +76,21 @@ def test_build_with_exclusions_keeps_nodes_fp32(outlier_onnx: Path, tmp_path: Pa
     assert op_histogram(variant.path).get("MatMul") == 1
     feed = {"x": np.random.default_rng(0).standard_normal((16, 32)).astype(np.float32)}
     assert min_cosine(run(variant.path, feed), run(outlier_onnx, feed)) > 0.999
+
+
+def test_per_tensor_preset_stores_embedding_tables_int8(bert_onnx: Path, bert_feed,
+                                                        tmp_path: Path):
+    import onnx
+
+    variant = build(PRESETS["cpu-int8-plain-per-tensor"], bert_onnx, tmp_path,
+                    FuseConfig(model_type="bert"), [bert_feed])
+    model = onnx.load(str(variant.path))
+    eight_bit = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    tables = [
+        t.name for t in model.graph.initializer
+        if t.data_type in eight_bit and "embeddings" in t.name and len(t.dims) == 2
+    ]
+    # word and token-type tables at least: each looked up, then dequantized
+    assert any("word_embeddings" in name for name in tables), tables
+    assert len(tables) >= 2 and variant.details["ops"]["DequantizeLinear"] >= len(tables)
+    assert min_cosine(run(variant.path, bert_feed), run(bert_onnx, bert_feed)) >= 0.98
