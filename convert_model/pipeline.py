@@ -466,8 +466,10 @@ def _write(
     )
     # The reports go into the bundle too, so they are hashed before the manifest is written.
     from benchmarks.report import write_reports
+    from convert_model.model_card import write_model_card
 
-    write_reports(staging, manifest, sweep)
+    report = write_reports(staging, manifest, sweep)
+    write_model_card(staging, report)
     manifest = replace(manifest, files=_hash_files(staging))
     write_manifest(staging, manifest)
     return manifest

@@ -42,8 +42,12 @@ def _assert_bundle(out: Path, form: str, strategy: str) -> dict:
         assert record["min_cosine"] is None or record["min_cosine"] >= 0.9999
     onnx.checker.check_model(str(out / "model.onnx"))
     assert verify(out).ok
-    for name in ("manifest.json", "sample_inputs.npz", "reference_outputs.npz"):
+    for name in ("manifest.json", "sample_inputs.npz", "reference_outputs.npz", "MODEL_CARD.md"):
         assert (out / name).is_file()
+    card = (out / "MODEL_CARD.md").read_text()
+    recommended = next(v for v in manifest["variants"] if v["name"] == manifest["recommended"])
+    assert f'ort.InferenceSession("{recommended["file"]}"' in card
+    assert manifest["source"]["sha256"] in card
     assert not list(out.parent.glob(f".{out.name}.tmp-*")), "temporary folder left behind"
     return manifest
 

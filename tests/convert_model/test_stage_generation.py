@@ -58,6 +58,11 @@ def test_generation_bundle_holds_split_graphs_runtime_and_evidence(mbart_bundle:
     assert (mbart_bundle / "generation" / "generation_config.json").is_file()
     report = (mbart_bundle / "report.md").read_text()
     assert "Generation: the bundle's loop" in report and "tokens/s" in report
+    card = (mbart_bundle / "MODEL_CARD.md").read_text()
+    recommended = generation["recommended"]
+    assert f'Generator("BUNDLE/generation/{recommended}"' in card
+    identical = variants[recommended]["greedy_identical"]
+    assert f"Greedy outputs identical to `model.generate`: {identical:.1%}" in card
     assert verify(mbart_bundle).ok
 
 
