@@ -339,9 +339,11 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
             fused = folder / f"fused-{name}"
             try:
                 made = fuse(source, fused, fuse_config)
+                _check_opens(fused)
                 source = fused
                 steps[role].append({"pass": "fuse", **made.details})
             except OptimizationError as e:
+                fused.unlink(missing_ok=True)
                 steps[role].append({"pass": "fuse", "skipped": str(e)})
         if role in recipe.quantize_roles:
             made = quantize_dynamic(source, target, DynamicQuantConfig(
@@ -366,6 +368,21 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
         recipe={"quantize_roles": list(recipe.quantize_roles), "fuse": recipe.fuse,
                 "per_channel": recipe.per_channel, "steps": steps},
     )
+
+
+def _check_opens(path: Path) -> None:
+    """OptimizationError unless onnxruntime's CPU provider can run ``path``.
+
+    The transformer optimizer can emit contrib ops with no CPU kernel (T5's
+    RelativePositionBias); such a graph is no variant for CPU serving.
+    """
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001  onnxruntime's errors are untyped
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise OptimizationError(f"the fused graph does not run on CPU: {first}") from e
 
 
 def run_generation_stage(
@@ -412,10 +429,19 @@ def run_generation_stage(
             log(f"generation {recipe.name}: not built ({e})")
     prompts = prompts_for(loaded, eval_data, metric)
     original = torch_generator(model, graphs.kind)
-    runners = {
-        v.name: ort_generator(bundle / FOLDER / v.name, graphs.files, bundle / FOLDER, threads)
-        for v in variants
-    }
+    runners = {}
+    for variant in list(variants):
+        try:
+            runners[variant.name] = ort_generator(
+                bundle / FOLDER / variant.name, graphs.files, bundle / FOLDER, threads
+            )
+        except Exception as e:  # noqa: BLE001  a variant onnxruntime cannot open is dropped
+            if variant.name == BASELINE:
+                raise
+            variants.remove(variant)
+            shutil.rmtree(bundle / FOLDER / variant.name)
+            notes.append(f"{variant.name}: dropped, onnxruntime cannot open it ({e})")
+            log(f"generation {variant.name}: dropped, onnxruntime cannot open it")
     settings = next(iter(runners.values()))[1].settings
     pad = settings.pad_token_id
     num_beams = settings.num_beams if (settings.num_beams or 1) > 1 else DEFAULT_BEAMS

@@ -112,6 +112,21 @@ def test_generation_decoder_only_bundle(model_zoo: Zoo, tmp_path: Path):
     assert not generation["labelled"] and generation["original"]["scores"] is None
 
 
+def test_generation_keeps_graphs_cpu_cannot_run_out_of_the_bundle(model_zoo: Zoo,
+                                                                    tmp_path: Path):
+    # onnxruntime's optimizer fuses T5's position bias into RelativePositionBias, which has
+    # no CPU kernel: the fusion is recorded as skipped and the graphs stay as exported.
+    result = convert(model_zoo.t5, out=tmp_path / "t5", precision="int8", **FAST)
+    generation = result.manifest.generation
+    variants = {v["name"]: v for v in generation["variants"]}
+    assert variants[BASELINE]["greedy_identical"] == 1.0
+    assert "fp32-fused" not in variants
+    assert any("fused no sub-graph" in note for note in generation["notes"])
+    skipped = variants["int8"]["recipe"]["steps"]["encoder"][0]
+    assert "does not run on CPU" in skipped["skipped"]
+    assert verify(tmp_path / "t5").ok
+
+
 def _variant(name: str, greedy: float, beam: float = 1.0, scores: TextScores | None = None,
              tokens_per_s: float = 100.0) -> GenerationVariant:
     return GenerationVariant(
