@@ -12,6 +12,7 @@ quantization in ``optimizers/``, measuring in ``benchmarks/generation.py``.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,8 +32,16 @@ from benchmarks.generation import (
 )
 from convert_model.errors import OptimizationError
 from convert_model.hashing import sha256_file
+from convert_model.quiet import quiet
 from convert_model.stages import fuse_config_for
-from converters.export_generation import CONFIG_FILES, GenerationGraphs, export_generation
+from converters.export_generation import (
+    CONFIG_FILES,
+    DECODER,
+    DECODER_FIRST,
+    DECODER_WITH_PAST,
+    GenerationGraphs,
+    export_generation,
+)
 from converters.types import Inputs, LoadedModel
 
 Log = Callable[[str], None]
@@ -318,43 +327,32 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
                   fuse_config: Any = None) -> GenerationVariant:
     """Write ``recipe``'s graphs into ``bundle/generation/<name>/``.
 
-    Rules, per sub-graph: fuse when the recipe asks and the optimizer takes the graph (a
-    graph it cannot fuse, like optimum's merged decoder, stays as exported, and the error is
-    recorded); then dynamic int8 when the recipe quantizes that role; else a copy.
+    Rules, per sub-graph: fuse when the recipe asks, the optimizer takes the graph and
+    onnxruntime's CPU provider runs the result (otherwise it stays as exported, and the
+    error is recorded); then dynamic int8 when the recipe quantizes that role; else a copy.
+    A merged decoder that a pass would change is rebuilt from its pair (``_process_pair``),
+    or, when that fails, passed through as one graph.
 
     Raises:
         OptimizationError: when quantization fails, or a fused recipe fused nothing.
     """
-    from optimizers.fuse import fuse
-    from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
-
     folder = bundle / FOLDER / recipe.name
     folder.mkdir(parents=True, exist_ok=True)
     steps: dict[str, list[Any]] = {}
     for role, name in graphs.files.items():
         target = folder / name
-        source = graphs.path(role)
         steps[role] = []
-        if recipe.fuse and fuse_config is not None:
-            fused = folder / f"fused-{name}"
+        changes = recipe.fuse or role in recipe.quantize_roles
+        if role == DECODER and graphs.unmerged and changes:
             try:
-                made = fuse(source, fused, fuse_config)
-                _check_opens(fused)
-                source = fused
-                steps[role].append({"pass": "fuse", **made.details})
-            except OptimizationError as e:
-                fused.unlink(missing_ok=True)
-                steps[role].append({"pass": "fuse", "skipped": str(e)})
-        if role in recipe.quantize_roles:
-            made = quantize_dynamic(source, target, DynamicQuantConfig(
-                per_channel=recipe.per_channel))
-            steps[role].append({"pass": "quantize_dynamic", **made.details})
-        elif source != target:
-            shutil.copy2(source, target)
-        if source.name.startswith("fused-"):
-            source.unlink()
+                _process_pair(recipe, graphs, target, fuse_config, steps[role])
+                continue
+            except Exception as e:  # noqa: BLE001  fall back to passes inside the If
+                steps[role] = [{"pass": "merge_decoders", "skipped": _first_line(e)}]
+        _process(recipe, role, graphs.path(role), target, fuse_config, steps[role])
     if recipe.fuse and not recipe.quantize_roles and not any(
-        "skipped" not in step for role_steps in steps.values() for step in role_steps
+        step["pass"] == "fuse" and "skipped" not in step
+        for role_steps in steps.values() for step in role_steps
     ):
         raise OptimizationError("the transformer optimizer fused no sub-graph")
     files = {role: f"{FOLDER}/{recipe.name}/{name}" for role, name in graphs.files.items()}
@@ -368,6 +366,66 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
         recipe={"quantize_roles": list(recipe.quantize_roles), "fuse": recipe.fuse,
                 "per_channel": recipe.per_channel, "steps": steps},
     )
+
+
+def _process(recipe: Recipe, role: str, source: Path, target: Path, fuse_config: Any,
+             steps: list[Any]) -> None:
+    """One graph through the recipe: fuse (when it takes and runs on CPU), int8, or a copy."""
+    from optimizers.fuse import fuse
+    from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
+
+    fused = target.with_name(f".fused-{target.name}")
+    if recipe.fuse and fuse_config is not None:
+        try:
+            made = fuse(source, fused, fuse_config)
+            _check_opens(fused)
+            source = fused
+            steps.append({"pass": "fuse", **made.details})
+        except OptimizationError as e:
+            fused.unlink(missing_ok=True)
+            steps.append({"pass": "fuse", "skipped": str(e)})
+    try:
+        if role in recipe.quantize_roles:
+            made = quantize_dynamic(source, target, DynamicQuantConfig(
+                per_channel=recipe.per_channel))
+            steps.append({"pass": "quantize_dynamic", **made.details})
+        elif source != target:
+            shutil.copy2(source, target)
+    finally:
+        fused.unlink(missing_ok=True)
+
+
+def _process_pair(recipe: Recipe, graphs: GenerationGraphs, target: Path, fuse_config: Any,
+                  steps: list[Any]) -> None:
+    """The merged decoder rebuilt: each of the pair through the recipe, then merged again.
+
+    onnxruntime's transformer optimizer cannot take the merged graph's If at all, and its
+    quantizer, inside the If, can write a graph that no longer loads (Marian); the pair
+    are plain graphs. optimum's ``merge_decoders`` shares what the two have in common.
+    """
+    from optimum.onnx import merge_decoders
+
+    parts = []
+    for role in (DECODER_FIRST, DECODER_WITH_PAST):
+        part = target.with_name(f".{role}-{target.name}")
+        part_steps: list[Any] = []
+        _process(recipe, DECODER, graphs.folder / graphs.unmerged[role], part, fuse_config,
+                 part_steps)
+        steps.extend({"graph": role, **step} for step in part_steps)
+        parts.append(part)
+    try:
+        with quiet():
+            merge_decoders(parts[0], parts[1], save_path=target, strict=False)
+        _check_opens(target)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    steps.append({"pass": "merge_decoders"})
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _check_opens(path: Path) -> None:
@@ -405,11 +463,21 @@ def run_generation_stage(
     ``quantize`` False builds the exported fp32 graphs only (``--precision fp32``).
     """
     model = loaded.hf_model
-    graphs = export_generation(model, bundle / FOLDER / BASELINE, task=str(loaded.task),
-                               opset=opset)
-    for name in CONFIG_FILES:  # one copy for every variant, beside their folders
-        if (graphs.folder / name).is_file():
-            shutil.move(graphs.folder / name, bundle / FOLDER / name)
+    with tempfile.TemporaryDirectory(prefix="convert-model-generation-") as scratch:
+        graphs = export_generation(model, Path(scratch), task=str(loaded.task), opset=opset,
+                                   keep_unmerged=True)
+        (bundle / FOLDER).mkdir(parents=True, exist_ok=True)
+        for name in CONFIG_FILES:  # one copy for every variant, beside their folders
+            if (graphs.folder / name).is_file():
+                shutil.copy2(graphs.folder / name, bundle / FOLDER / name)
+        variants, notes = _build_all(graphs, bundle, loaded, quantize, log)
+    return _measure(loaded, bundle, graphs, variants, notes, eval_data=eval_data, metric=metric,
+                    budget=budget, threads=threads, batch_size=batch_size, timing=timing,
+                    log=log, on_round=on_round)
+
+
+def _build_all(graphs: GenerationGraphs, bundle: Path, loaded: LoadedModel, quantize: bool,
+               log: Log) -> tuple[list[GenerationVariant], list[str]]:
     log(f"generation export: {graphs.kind}, graphs {', '.join(graphs.files.values())}"
         + (" (merged decoder)" if graphs.merged else ""))
     copy_runtime(bundle)
@@ -427,6 +495,26 @@ def run_generation_stage(
         except OptimizationError as e:
             notes.append(f"{recipe.name}: not built ({e})")
             log(f"generation {recipe.name}: not built ({e})")
+    return variants, notes
+
+
+def _measure(
+    loaded: LoadedModel,
+    bundle: Path,
+    graphs: GenerationGraphs,
+    variants: list[GenerationVariant],
+    notes: list[str],
+    *,
+    eval_data: Path | None,
+    metric: str | None,
+    budget: GenerationBudget,
+    threads: int,
+    batch_size: int,
+    timing: GenerationTimingConfig,
+    log: Log,
+    on_round: Callable[[int], None] | None,
+) -> GenerationResult:
+    model = loaded.hf_model
     prompts = prompts_for(loaded, eval_data, metric)
     original = torch_generator(model, graphs.kind)
     runners = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class GenerationGraphs:
         merged: whether the decoder is one graph for the first and the cached steps.
         opset: the opset the graphs were exported at.
         seconds: how long the export took.
+        unmerged: with ``keep_unmerged``, the pair the merged decoder was made from
+            (``decoder_first``, ``decoder_with_past``), for passes that cannot enter its If.
     """
 
     kind: str
@@ -62,6 +64,7 @@ class GenerationGraphs:
     merged: bool
     opset: int
     seconds: float
+    unmerged: Mapping[str, str] = field(default_factory=dict)
 
     def path(self, role: str) -> Path:
         """The graph file for ``role``."""
@@ -83,8 +86,11 @@ def is_generative(task: str | None) -> bool:
     return task in GENERATIVE_TASKS
 
 
-def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18) -> GenerationGraphs:
+def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18,
+                      keep_unmerged: bool = False) -> GenerationGraphs:
     """Export ``model`` for ``task`` with past key/values into ``folder``.
+
+    ``keep_unmerged`` keeps the decoder pair beside the merged decoder (``unmerged``).
 
     Raises:
         ExportError: when optimum-onnx cannot export the model for generation.
@@ -108,7 +114,7 @@ def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18) -
     except Exception as e:  # noqa: BLE001  the exporter's failures are many and untyped
         raise ExportError(f"generation export failed: {type(e).__name__}: {e}") from e
     seconds = time.perf_counter() - start
-    return _collect(folder, opset, seconds)
+    return _collect(folder, opset, seconds, keep_unmerged)
 
 
 @contextlib.contextmanager
@@ -132,7 +138,8 @@ def _use_cache_restored(model: Any) -> Iterator[None]:
                 config.use_cache = value
 
 
-def _collect(folder: Path, opset: int, seconds: float) -> GenerationGraphs:
+def _collect(folder: Path, opset: int, seconds: float,
+             keep_unmerged: bool = False) -> GenerationGraphs:
     from converters.hf_folder import COPY_NAMES
 
     # The exporter also saves the tokenizer it finds; the bundle has it once, at its root.
@@ -150,10 +157,13 @@ def _collect(folder: Path, opset: int, seconds: float) -> GenerationGraphs:
             opset=opset,
             seconds=seconds,
         )
+    unmerged: dict[str, str] = {}
     if "merged" in present:
         # The merged graph holds both decoders; the separate files would only double the bundle.
         for role in (DECODER_FIRST, DECODER_WITH_PAST):
-            if role in present:
+            if role in present and keep_unmerged:
+                unmerged[role] = present[role]
+            elif role in present:
                 (folder / present[role]).unlink()
         files = {ENCODER: present[ENCODER], DECODER: present["merged"]}
         merged = True
@@ -165,5 +175,5 @@ def _collect(folder: Path, opset: int, seconds: float) -> GenerationGraphs:
         merged = False
     return GenerationGraphs(
         kind=ENCODER_DECODER, folder=folder, files=files, merged=merged, opset=opset,
-        seconds=seconds,
+        seconds=seconds, unmerged=unmerged if len(unmerged) == 2 else {},
     )

@@ -19,6 +19,7 @@ from convert_model.stage_generation import (
     _choose,
     _judge,
 )
+from optimizers.types import op_histogram
 from tests.fixtures.models import Zoo
 
 FAST = {"sweep": None, "generation_timing": GenerationTimingConfig(prompts=4, rounds=2)}
@@ -47,12 +48,22 @@ def test_generation_bundle_holds_split_graphs_runtime_and_evidence(mbart_bundle:
         assert variant["latency"]["tokens_per_s"] > 0 and variant["tokens_per_s_speedup"] > 0
     steps = {name: v["recipe"]["steps"] for name, v in variants.items()}
     assert steps["fp32"] == {"encoder": [], "decoder": []}
-    # The optimizer fuses the encoder; optimum's merged decoder (an If) it cannot take.
+    # The optimizer fuses the encoder; the merged decoder (an If) it cannot take, so the
+    # decoder pair is fused (and quantized) one by one and merged again.
     assert steps["fp32-fused"]["encoder"][0]["fusions"]["SkipLayerNormalization"] > 0
-    assert "skipped" in steps["fp32-fused"]["decoder"][0]
+    decoder_steps = [(s.get("graph"), s["pass"]) for s in steps["int8"]["decoder"]]
+    assert decoder_steps == [
+        ("decoder_first", "fuse"), ("decoder_first", "quantize_dynamic"),
+        ("decoder_with_past", "fuse"), ("decoder_with_past", "quantize_dynamic"),
+        (None, "merge_decoders"),
+    ]
+    assert all(s["fusions"]["SkipLayerNormalization"] > 0
+               for s in steps["fp32-fused"]["decoder"] if s["pass"] == "fuse")
     assert steps["int8"]["encoder"][-1]["quantized_nodes"] > 0
-    assert steps["int8"]["decoder"][-1]["quantized_nodes"] > 0
     assert [s["pass"] for s in steps["int8-decoder"]["encoder"]] == ["fuse"]
+    # Both branches of the rebuilt merged decoder run int8 MatMuls.
+    ops = op_histogram(mbart_bundle / variants["int8"]["files"]["decoder"])
+    assert ops["If"] == 1 and ops["MatMulInteger"] >= 2 * 6
     assert generation["recommended"] in variants
     assert (mbart_bundle / "runtime" / "__init__.py").is_file()
     assert (mbart_bundle / "generation" / "generation_config.json").is_file()
@@ -125,6 +136,16 @@ def test_generation_keeps_graphs_cpu_cannot_run_out_of_the_bundle(model_zoo: Zoo
     skipped = variants["int8"]["recipe"]["steps"]["encoder"][0]
     assert "does not run on CPU" in skipped["skipped"]
     assert verify(tmp_path / "t5").ok
+
+
+def test_generation_int8_of_a_merged_decoder_is_rebuilt_from_its_pair(model_zoo: Zoo,
+                                                                         tmp_path: Path):
+    result = convert(model_zoo.marian, out=tmp_path / "marian", precision="int8", **FAST)
+    generation = result.manifest.generation
+    variants = {v["name"]: v for v in generation["variants"]}
+    assert {"int8", "int8-decoder"} <= set(variants), generation["notes"]
+    assert variants["int8"]["recipe"]["steps"]["decoder"][-1] == {"pass": "merge_decoders"}
+    assert variants[BASELINE]["greedy_identical"] == 1.0
 
 
 def _variant(name: str, greedy: float, beam: float = 1.0, scores: TextScores | None = None,

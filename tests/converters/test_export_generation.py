@@ -48,6 +48,15 @@ def test_export_generation_writes_encoder_and_merged_decoder(tmp_path: Path, tin
     assert graphs.to_json()["kind"] == ENCODER_DECODER
 
 
+def test_export_generation_keeps_the_pair_when_asked(tmp_path: Path, tiny_mbart):
+    graphs = export_generation(tiny_mbart, tmp_path, task="text2text-generation",
+                               keep_unmerged=True)
+    assert graphs.unmerged == {"decoder_first": "decoder_model.onnx",
+                               "decoder_with_past": "decoder_with_past_model.onnx"}
+    assert all((tmp_path / name).is_file() for name in graphs.unmerged.values())
+    assert "unmerged" not in graphs.to_json()
+
+
 def test_export_generation_decoder_only_takes_past(tmp_path: Path):
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(
