@@ -79,10 +79,7 @@ def token_agreement(outputs: np.ndarray, labels: np.ndarray) -> float:
         raise ValueError(
             f"token_agreement needs 2-D outputs and labels, got {outputs.shape} and {labels.shape}"
         )
-    width = labels.shape[1]
-    aligned = np.full(labels.shape, IGNORE_INDEX - 1, dtype=np.int64)
-    aligned[:, : min(width, outputs.shape[1])] = outputs[:, :width]
-    counted = labels != IGNORE_INDEX
+    aligned, counted = _aligned(outputs, labels)
     if not counted.any():
         raise ValueError("token_agreement needs at least one label that is not -100")
     return float(np.sum((aligned == labels) & counted) / np.sum(counted))
@@ -95,11 +92,16 @@ def exact_match(outputs: np.ndarray, labels: np.ndarray) -> float:
     stopped where the reference stopped; what follows (padding) is not compared.
     """
     _check_rows(outputs, labels)
+    aligned, counted = _aligned(outputs, labels)
+    return float(np.mean(np.all((aligned == labels) | ~counted, axis=1)))
+
+
+def _aligned(outputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs cut or padded (with an id no label has) to the labels' width; labelled mask."""
     width = labels.shape[1]
     aligned = np.full(labels.shape, IGNORE_INDEX - 1, dtype=np.int64)
     aligned[:, : min(width, outputs.shape[1])] = outputs[:, :width]
-    counted = labels != IGNORE_INDEX
-    return float(np.mean(np.all((aligned == labels) | ~counted, axis=1)))
+    return aligned, labels != IGNORE_INDEX
 
 
 CHRF_ORDER = 6  # character n-grams up to 6, as chrF (Popović 2015) and sacrebleu's default

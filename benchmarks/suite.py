@@ -131,7 +131,7 @@ def _generation_runners(out: Path, manifest: Any, loaded: Any,
     from convert_model.stage_generation import (
         CHECK_FILE,
         FOLDER,
-        ort_generator,
+        bundle_generator,
         torch_generator,
     )
 
@@ -148,7 +148,6 @@ def _generation_runners(out: Path, manifest: Any, loaded: Any,
         if name is None:
             continue
         variant = next(v for v in generation["variants"] if v["name"] == name)
-        files = {role: Path(p).name for role, p in variant["files"].items()}
-        run, _ = ort_generator(out / FOLDER / name, files, out / FOLDER, threads)
+        run, _ = bundle_generator(out, variant, threads)
         runners[label] = lambda run=run: run(prompt, num_beams=1)  # type: ignore[misc]
     return runners

@@ -258,7 +258,7 @@ def summary(manifest: Manifest, out: Path) -> str:
         for g in generation["variants"]:
             speed = g["tokens_per_s_speedup"]
             lines.append(
-                f"  {g['name']:<28} {g['status'].upper() if g['failures'] else 'pass':<5} "
+                f"  {g['name']:<28} {'pass' if g['status'] == 'pass' else 'FAIL':<5} "
                 f"tokens/s {f'{speed:.2f}x' if speed else '-':<7} "
                 f"greedy identical {g['greedy_identical']:.1%}  {g['reason']}"
             )

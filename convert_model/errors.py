@@ -8,6 +8,18 @@ can catch them the usual way. The CLI maps the tree onto exit codes (DESIGN.md).
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def summary(e: BaseException) -> str:
+    """``Type: first line of the message`` (just ``Type`` when the message is empty)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 class ConvertModelError(Exception):
     """Root of every error convert-model raises on purpose."""
 

@@ -30,7 +30,7 @@ from benchmarks.generation import (
     score_text,
     time_generation,
 )
-from convert_model.errors import OptimizationError
+from convert_model.errors import OptimizationError, first_line, summary
 from convert_model.hashing import sha256_file
 from convert_model.quiet import quiet
 from convert_model.stages import fuse_config_for
@@ -39,6 +39,7 @@ from converters.export_generation import (
     DECODER,
     DECODER_FIRST,
     DECODER_WITH_PAST,
+    ENCODER_DECODER,
     GenerationGraphs,
     export_generation,
 )
@@ -249,11 +250,19 @@ def _pad_right(array: np.ndarray, width: int) -> np.ndarray:
     return np.pad(array, ((0, 0), (0, width - array.shape[1])))
 
 
+def new_tokens(sequences: np.ndarray, kind: str, inputs: Inputs) -> np.ndarray:
+    """What ``generate`` produced beyond its start.
+
+    That is after the decoder start token for an encoder-decoder, after the (padded) prompt
+    for a decoder-only model.
+    """
+    start = 1 if kind == ENCODER_DECODER else inputs["input_ids"].shape[1]
+    return sequences[:, start:]
+
+
 def torch_generator(model: Any, kind: str) -> Generate:
     """``model.generate`` as a Generate: greedy or beam, new tokens only."""
     import torch
-
-    from converters.export_generation import ENCODER_DECODER
 
     def run(
         inputs: Inputs, *, num_beams: int, on_step: Callable[[int], None] | None = None
@@ -265,9 +274,7 @@ def torch_generator(model: Any, kind: str) -> Generate:
                 **tensors, num_beams=num_beams, do_sample=False, use_cache=True,
                 streamer=streamer,
             )
-        sequences = out.numpy()
-        start = 1 if kind == ENCODER_DECODER else inputs["input_ids"].shape[1]
-        return sequences[:, start:]
+        return new_tokens(out.numpy(), kind, inputs)
 
     return run
 
@@ -292,7 +299,6 @@ def ort_generator(folder: Path, files: Mapping[str, str], config_folder: Path,
                   threads: int) -> tuple[Generate, Any]:
     """The bundle's own generation loop over onnxruntime sessions, as a Generate."""
     from convert_model.runtime import Generator
-    from converters.export_generation import ENCODER_DECODER
 
     # The checks are greedy and beam search, as model.generate(do_sample=False) runs them.
     generator = Generator(folder, files=files, config_folder=config_folder, threads=threads,
@@ -305,10 +311,16 @@ def ort_generator(folder: Path, files: Mapping[str, str], config_folder: Path,
             inputs["input_ids"], inputs.get("attention_mask"), num_beams=num_beams,
             on_step=on_step,
         )
-        start = 1 if generator.kind == ENCODER_DECODER else inputs["input_ids"].shape[1]
-        return np.asarray(sequences)[:, start:]
+        return new_tokens(np.asarray(sequences), generator.kind, inputs)
 
     return run, generator
+
+
+def bundle_generator(bundle: Path, variant: Mapping[str, Any],
+                     threads: int) -> tuple[Generate, Any]:
+    """The bundle's loop over one variant as the manifest's ``generation`` lists it."""
+    files = {role: Path(path).name for role, path in variant["files"].items()}
+    return ort_generator(bundle / FOLDER / variant["name"], files, bundle / FOLDER, threads)
 
 
 def copy_runtime(bundle: Path) -> Path:
@@ -323,8 +335,35 @@ def copy_runtime(bundle: Path) -> Path:
     return target
 
 
+class _Fuser:
+    """Fuses each exported graph once, however many recipes ask; results stay beside it.
+
+    A graph the optimizer cannot take, or whose fused form onnxruntime's CPU provider cannot
+    run, is handed back unchanged with the reason.
+    """
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.done: dict[Path, tuple[Path, dict[str, Any]]] = {}
+
+    def __call__(self, source: Path) -> tuple[Path, dict[str, Any]]:
+        """The graph to use in place of ``source``, and the step to record."""
+        from optimizers.fuse import fuse
+
+        if source not in self.done:
+            fused = source.with_name(f"fused-{source.name}")
+            try:
+                made = fuse(source, fused, self.config)
+                _check_opens(fused, "the fused graph")
+                self.done[source] = (fused, {"pass": "fuse", **made.details})
+            except OptimizationError as e:
+                fused.unlink(missing_ok=True)
+                self.done[source] = (source, {"pass": "fuse", "skipped": str(e)})
+        return self.done[source]
+
+
 def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
-                  fuse_config: Any = None) -> GenerationVariant:
+                  fuser: _Fuser | None = None) -> GenerationVariant:
     """Write ``recipe``'s graphs into ``bundle/generation/<name>/``.
 
     Rules, per sub-graph: fuse when the recipe asks, the optimizer takes the graph and
@@ -345,11 +384,11 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
         changes = recipe.fuse or role in recipe.quantize_roles
         if role == DECODER and graphs.unmerged and changes:
             try:
-                _process_pair(recipe, graphs, target, fuse_config, steps[role])
+                _process_pair(recipe, graphs, target, fuser, steps[role])
                 continue
             except Exception as e:  # noqa: BLE001  fall back to passes inside the If
-                steps[role] = [{"pass": "merge_decoders", "skipped": _first_line(e)}]
-        _process(recipe, role, graphs.path(role), target, fuse_config, steps[role])
+                steps[role] = [{"pass": "merge_decoders", "skipped": summary(e)}]
+        _process(recipe, role, graphs.path(role), target, fuser, steps[role])
     if recipe.fuse and not recipe.quantize_roles and not any(
         step["pass"] == "fuse" and "skipped" not in step
         for role_steps in steps.values() for step in role_steps
@@ -368,35 +407,23 @@ def build_variant(recipe: Recipe, graphs: GenerationGraphs, bundle: Path,
     )
 
 
-def _process(recipe: Recipe, role: str, source: Path, target: Path, fuse_config: Any,
+def _process(recipe: Recipe, role: str, source: Path, target: Path, fuser: _Fuser | None,
              steps: list[Any]) -> None:
     """One graph through the recipe: fuse (when it takes and runs on CPU), int8, or a copy."""
-    from optimizers.fuse import fuse
     from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 
-    fused = target.with_name(f".fused-{target.name}")
-    if recipe.fuse and fuse_config is not None:
-        try:
-            made = fuse(source, fused, fuse_config)
-            _check_opens(fused)
-            source = fused
-            steps.append({"pass": "fuse", **made.details})
-        except OptimizationError as e:
-            fused.unlink(missing_ok=True)
-            steps.append({"pass": "fuse", "skipped": str(e)})
-    try:
-        if role in recipe.quantize_roles:
-            made = quantize_dynamic(source, target, DynamicQuantConfig(
-                per_channel=recipe.per_channel))
-            steps.append({"pass": "quantize_dynamic", **made.details})
-        elif source != target:
-            shutil.copy2(source, target)
-    finally:
-        fused.unlink(missing_ok=True)
+    if recipe.fuse and fuser is not None:
+        source, step = fuser(source)
+        steps.append(step)
+    if role in recipe.quantize_roles:
+        made = quantize_dynamic(source, target, DynamicQuantConfig(per_channel=recipe.per_channel))
+        steps.append({"pass": "quantize_dynamic", **made.details})
+    elif source != target:
+        shutil.copy2(source, target)
 
 
-def _process_pair(recipe: Recipe, graphs: GenerationGraphs, target: Path, fuse_config: Any,
-                  steps: list[Any]) -> None:
+def _process_pair(recipe: Recipe, graphs: GenerationGraphs, target: Path,
+                  fuser: _Fuser | None, steps: list[Any]) -> None:
     """The merged decoder rebuilt: each of the pair through the recipe, then merged again.
 
     onnxruntime's transformer optimizer cannot take the merged graph's If at all, and its
@@ -409,26 +436,21 @@ def _process_pair(recipe: Recipe, graphs: GenerationGraphs, target: Path, fuse_c
     for role in (DECODER_FIRST, DECODER_WITH_PAST):
         part = target.with_name(f".{role}-{target.name}")
         part_steps: list[Any] = []
-        _process(recipe, DECODER, graphs.folder / graphs.unmerged[role], part, fuse_config,
+        _process(recipe, DECODER, graphs.folder / graphs.unmerged[role], part, fuser,
                  part_steps)
         steps.extend({"graph": role, **step} for step in part_steps)
         parts.append(part)
     try:
         with quiet():
             merge_decoders(parts[0], parts[1], save_path=target, strict=False)
-        _check_opens(target)
+        _check_opens(target, "the merged decoder")
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
     steps.append({"pass": "merge_decoders"})
 
 
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:300]
-
-
-def _check_opens(path: Path) -> None:
+def _check_opens(path: Path, what: str) -> None:
     """OptimizationError unless onnxruntime's CPU provider can run ``path``.
 
     The transformer optimizer can emit contrib ops with no CPU kernel (T5's
@@ -439,8 +461,7 @@ def _check_opens(path: Path) -> None:
     try:
         ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001  onnxruntime's errors are untyped
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise OptimizationError(f"the fused graph does not run on CPU: {first}") from e
+        raise OptimizationError(f"{what} does not run on CPU: {first_line(e)}") from e
 
 
 def run_generation_stage(
@@ -483,6 +504,7 @@ def _build_all(graphs: GenerationGraphs, bundle: Path, loaded: LoadedModel, quan
     copy_runtime(bundle)
     variants: list[GenerationVariant] = []
     notes: list[str] = []
+    fuser = _Fuser(fuse_config_for(loaded))
     for recipe in RECIPES:
         if recipe.quantize_roles and not quantize:
             continue
@@ -491,7 +513,7 @@ def _build_all(graphs: GenerationGraphs, bundle: Path, loaded: LoadedModel, quan
         if recipe.name == "int8-decoder" and "encoder" not in graphs.files:
             continue  # decoder-only: the same graphs as int8
         try:
-            variants.append(build_variant(recipe, graphs, bundle, fuse_config_for(loaded)))
+            variants.append(build_variant(recipe, graphs, bundle, fuser))
         except OptimizationError as e:
             notes.append(f"{recipe.name}: not built ({e})")
             log(f"generation {recipe.name}: not built ({e})")
@@ -614,10 +636,7 @@ def check_bundle(bundle: Path, generation: Mapping[str, Any], threads: int = 1) 
     with np.load(bundle / FOLDER / CHECK_FILE, allow_pickle=False) as data:
         stored = {k: data[k] for k in data.files}
     expected = stored.pop("greedy")
-    files = {role: Path(path).name for role, path in fp32["files"].items()}
-    generate, generator = ort_generator(
-        bundle / FOLDER / BASELINE, files, bundle / FOLDER, threads
-    )
+    generate, generator = bundle_generator(bundle, fp32, threads)
     rows = generate_all(generate, stored, num_beams=1, batch_size=len(expected),
                         pad_token_id=generator.settings.pad_token_id)
     problems = []

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from convert_model.errors import ExportError
+from convert_model.errors import ExportError, summary
 from convert_model.quiet import quiet
 from converters import onnx_graph
 from converters.types import ExportAttempt, ExportedGraph, LoadedModel
@@ -127,9 +127,7 @@ def export(
 
 
 def _summary(e: BaseException) -> str:
-    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    return f"{type(e).__name__}: {text}"[:500]
+    return summary(e)[:500]  # the manifest keeps one short line per failed strategy
 
 
 def _remove_graph(path: Path) -> None:

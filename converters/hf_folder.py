@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.errors import CheckpointError, UsageError, summary
 from converters.registry import LoadOptions, register_loader
 from converters.sample_text import SENTENCES
 from converters.torch_module import flatten_outputs, make_runner, to_torch
@@ -159,7 +159,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
             folder, local_files_only=True, trust_remote_code=options.trust_remote_code
         )
     except (ValueError, KeyError, OSError, TypeError) as e:
-        raise CheckpointError(f"{folder}/config.json: {_first_line(e)}") from e
+        raise CheckpointError(f"{folder}/config.json: {summary(e)}") from e
     model_type = config.model_type
     task = options.task or infer_task(config_json, folder)
     task = TasksManager.map_from_synonym(task)
@@ -178,7 +178,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
             dtype=torch.float32,
         )
     except Exception as e:  # noqa: BLE001  any failure reading user files is bad input
-        raise CheckpointError(f"{folder}: cannot load the weights: {_first_line(e)}") from e
+        raise CheckpointError(f"{folder}: cannot load the weights: {summary(e)}") from e
     if info.get("missing_keys"):
         raise CheckpointError(
             f"{folder}: weights missing for task {task!r}: "
@@ -248,11 +248,6 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
     )
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _check_weights_present(folder: Path) -> None:
     if not any(any(folder.glob(p)) for p in _WEIGHT_PATTERNS):
         raise CheckpointError(
@@ -280,7 +275,7 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
             folder, local_files_only=True, trust_remote_code=trust_remote_code
         )
     except Exception as e:  # noqa: BLE001  a corrupt tokenizer file is bad input
-        raise CheckpointError(f"{folder}: cannot load the tokenizer: {_first_line(e)}") from e
+        raise CheckpointError(f"{folder}: cannot load the tokenizer: {summary(e)}") from e
 
 
 def _examples(onnx_config: Any, tokenizer: Any, config: Any) -> tuple[Inputs, ...]:

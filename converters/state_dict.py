@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.errors import CheckpointError, UsageError, first_line
 from converters.python_class import construct, import_class
 from converters.registry import LoadOptions, register_loader
 from converters.torch_module import flatten_outputs, make_runner, to_torch
@@ -46,17 +46,12 @@ def read_tensors(path: Path, trust_pickle: bool) -> Any:
             raise CheckpointError(f"{path}: {_PICKLE_REFUSAL}") from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(
-            f"{path}: cannot read it as a torch.save file ({_first_line(e)})"
+            f"{path}: cannot read it as a torch.save file ({first_line(e)})"
         ) from e
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001  unpickling user data may raise anything
-        raise CheckpointError(f"{path}: unpickling failed ({_first_line(e)})") from e
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
+        raise CheckpointError(f"{path}: unpickling failed ({first_line(e)})") from e
 
 
 def _as_state_dict(obj: Any, path: Path) -> Mapping[str, Any]:
@@ -131,7 +126,7 @@ def module_model(
         raise CheckpointError(
             f"{path}: the model rejects inputs shaped by --input-spec "
             f"({', '.join(f'{k}{tuple(v.shape)}' for k, v in examples[0].items())}): "
-            f"{type(e).__name__}: {_first_line(e)}"
+            f"{type(e).__name__}: {first_line(e)}"
         ) from e
     output_names = tuple(name for name, _ in flatten_outputs(trial))
     return LoadedModel(
@@ -187,7 +182,7 @@ def load_pickle(path: Path, form: CheckpointForm, options: LoadOptions) -> Loade
         else:
             obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path}: unpickling failed ({_first_line(e)})") from e
+        raise CheckpointError(f"{path}: unpickling failed ({first_line(e)})") from e
     if hasattr(obj, "n_features_in_") and not isinstance(obj, torch.nn.Module):
         from converters.tabular import sklearn_model
 

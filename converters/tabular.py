@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.errors import CheckpointError, UsageError, first_line
 from converters.registry import LoadOptions, register_loader
 from converters.types import CheckpointForm, Inputs, LoadedModel, Outputs
 
@@ -175,7 +175,7 @@ def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> Load
     try:
         booster.load_model(str(path))
     except xgb.core.XGBoostError as e:
-        raise CheckpointError(f"{path}: not a loadable XGBoost model ({_first_line(e)})") from e
+        raise CheckpointError(f"{path}: not a loadable XGBoost model ({first_line(e)})") from e
     features = booster.num_features()
     names = list(booster.feature_names or [f"f{i}" for i in range(features)])
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
@@ -211,7 +211,7 @@ def load_lightgbm(path: Path, form: CheckpointForm, options: LoadOptions) -> Loa
     try:
         booster = lgb.Booster(model_file=str(path))
     except lgb.basic.LightGBMError as e:
-        raise CheckpointError(f"{path}: not a loadable LightGBM model ({_first_line(e)})") from e
+        raise CheckpointError(f"{path}: not a loadable LightGBM model ({first_line(e)})") from e
     objective = str(booster.dump_model().get("objective", ""))
     classifier = objective.startswith(("binary", "multiclass"))
     params = booster.dump_model().get("parameters", {}) or {}
@@ -282,7 +282,7 @@ def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> Loaded
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as e:  # noqa: BLE001  a corrupt archive is bad input
-        raise CheckpointError(f"{path}: not a readable skops file ({_first_line(e)})") from e
+        raise CheckpointError(f"{path}: not a readable skops file ({first_line(e)})") from e
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if foreign and not options.trust_pickle:
         raise CheckpointError(
@@ -293,10 +293,5 @@ def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> Loaded
     try:
         model = sio.load(str(path), trusted=untrusted or None)
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path}: skops could not load it ({_first_line(e)})") from e
+        raise CheckpointError(f"{path}: skops could not load it ({first_line(e)})") from e
     return sklearn_model(path, form, model, options)
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
