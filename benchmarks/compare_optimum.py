@@ -168,7 +168,7 @@ def markdown(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the comparison and print the table."""
-    from benchmarks.hardware import usable_threads
+    from convert_model.core.threads import usable_threads
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare_optimum", description=__doc__)
     p.add_argument("checkpoint", nargs="?", default="reference:readability")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.parity import OutputParity, compare
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 
 Inputs = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import ParityError
+from convert_model.core.errors import ParityError
 
 _REL_FLOOR = 1e-8  # keeps the relative difference finite where the reference is 0
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convert_model.errors import BundleError
+from convert_model.core.errors import BundleError
 
 if TYPE_CHECKING:
     from benchmarks.sweep import SweepResult
-    from convert_model.manifest import Manifest, VariantRecord
+    from convert_model.bundle.manifest import Manifest, VariantRecord
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_JSON = "report.json"

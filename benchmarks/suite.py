@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import ParityError, UsageError
+from convert_model.core.errors import ParityError, UsageError
 
 SLOW_MODELS = ("readability",)
 
@@ -100,7 +100,7 @@ def convert_reference(name: str, root: Path) -> Converted:
     export and the recommended variant, at the thread count the bundle was measured with.
     """
     from convert_model import convert
-    from convert_model.manifest import read_manifest
+    from convert_model.bundle.manifest import read_manifest
     from convert_model.stages import ort_runner, set_torch_threads
 
     out = root / name

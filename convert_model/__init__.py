@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from convert_model.errors import (
+from convert_model.core.errors import (
     BundleError,
     CheckpointError,
     ConvertModelError,
@@ -22,8 +22,8 @@ from convert_model.errors import (
 )
 
 if TYPE_CHECKING:
+    from convert_model.bundle.verify import VerifyResult
     from convert_model.pipeline import ConvertOptions, ConvertResult
-    from convert_model.verify import VerifyResult
 
 __all__ = [
     "BundleError",
@@ -49,8 +49,8 @@ def convert(checkpoint: Any, options: ConvertOptions | None = None, **kwargs: An
 
 
 def verify(out: Any) -> VerifyResult:
-    """Re-check a bundle; see ``convert_model.verify.verify``."""
-    from convert_model.verify import verify as run
+    """Re-check a bundle; see ``convert_model.bundle.verify.verify``."""
+    from convert_model.bundle.verify import verify as run
 
     return run(out)
 
@@ -62,7 +62,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(pipeline, name)
     if name == "VerifyResult":
-        from convert_model.verify import VerifyResult
+        from convert_model.bundle.verify import VerifyResult
 
         return VerifyResult
     raise AttributeError(name)

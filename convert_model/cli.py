@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from benchmarks.metrics import METRICS
 from benchmarks.parity import BUDGET_FIELDS
-from convert_model.errors import ConvertModelError, ParityError, UsageError
+from convert_model.core.errors import ConvertModelError, ParityError, UsageError
 from optimizers.presets import PRESETS
 
 if TYPE_CHECKING:
     from benchmarks.sweep import SweepConfig
-    from convert_model.manifest import Manifest
+    from convert_model.bundle.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SUBCOMMANDS = ("verify", "compare", "references")
@@ -327,7 +327,7 @@ def _run_compare(argv: Sequence[str]) -> int:
 
 def _run_verify(argv: Sequence[str]) -> int:
     args = _verify_parser().parse_args(argv)
-    from convert_model.verify import check_data, verify
+    from convert_model.bundle.verify import check_data, verify
 
     result = verify(args.out)
     if result.ok and args.data is not None:

@@ -18,10 +18,8 @@ from benchmarks.generation import GenerationTimingConfig
 from benchmarks.latency import LatencyConfig
 from benchmarks.parity import DEFAULT_BUDGETS, OutputParity, ParityBudget
 from benchmarks.sweep import SweepConfig, SweepResult
-from convert_model import bundle
-from convert_model.errors import ParityError, UsageError
-from convert_model.hashing import sha256_file, sha256_files
-from convert_model.manifest import (
+from convert_model.bundle import staging as bundle
+from convert_model.bundle.manifest import (
     MANIFEST_NAME,
     REFERENCE_OUTPUTS,
     SAMPLE_INPUTS,
@@ -29,8 +27,10 @@ from convert_model.manifest import (
     VariantRecord,
     write_manifest,
 )
+from convert_model.core.errors import ParityError, UsageError
+from convert_model.core.hashing import sha256_file, sha256_files
+from convert_model.core.quiet import quiet
 from convert_model.progress import Progress
-from convert_model.quiet import quiet
 
 TARGETS = ("onnx",)
 PRECISIONS = ("auto", "fp32", "int8", "fp16")
@@ -214,7 +214,7 @@ def convert(
         bundle is still written, marked failed, and ParityError is raised with ``.result``
         set and every failure listed.
     """
-    from benchmarks.hardware import usable_threads
+    from convert_model.core.threads import usable_threads
     from converters.export import ExportConfig, export
     from converters.forms import detect_form
     from converters.input_spec import parse_input_spec
@@ -466,7 +466,7 @@ def _write(
     )
     # The reports go into the bundle too, so they are hashed before the manifest is written.
     from benchmarks.report import write_reports
-    from convert_model.model_card import write_model_card
+    from convert_model.bundle.model_card import write_model_card
 
     report = write_reports(staging, manifest, sweep)
     write_model_card(staging, report)

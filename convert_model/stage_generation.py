@@ -30,9 +30,9 @@ from benchmarks.generation import (
     score_text,
     time_generation,
 )
-from convert_model.errors import OptimizationError, first_line, summary
-from convert_model.hashing import sha256_file
-from convert_model.quiet import quiet
+from convert_model.core.errors import OptimizationError, first_line, summary
+from convert_model.core.hashing import sha256_file
+from convert_model.core.quiet import quiet
 from convert_model.stages import fuse_config_for
 from converters.export_generation import (
     CONFIG_FILES,

@@ -24,8 +24,8 @@ from benchmarks.evaluate import (
 )
 from benchmarks.latency import measure_interleaved
 from benchmarks.parity import ParityBudget, compare, failures, metric_failure
-from convert_model.errors import OptimizationError, UsageError
-from convert_model.hashing import sha256_file
+from convert_model.core.errors import OptimizationError, UsageError
+from convert_model.core.hashing import sha256_file
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
 from optimizers.types import Variant
@@ -84,7 +84,7 @@ def measure_parity(
     batch_size: int,
 ) -> Any:
     """Parity at the check shapes and over the eval set, the task metric, and the verdict."""
-    from convert_model.manifest import VariantRecord
+    from convert_model.bundle.manifest import VariantRecord
 
     run = ort_runner(variant.path, threads)
     records = check_records(run, original.examples, original.references)
@@ -210,7 +210,7 @@ def candidate_presets(options: Any, loaded: LoadedModel) -> tuple[str, ...]:
 
 def failed_record(name: str, precision: str, device: str, budget: ParityBudget, error: str) -> Any:
     """A candidate that could not be built or run, with the reason."""
-    from convert_model.manifest import VariantRecord
+    from convert_model.bundle.manifest import VariantRecord
 
     return VariantRecord(
         name=name,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from convert_model.errors import ExportError, summary
-from convert_model.quiet import quiet
+from convert_model.core.errors import ExportError, summary
+from convert_model.core.quiet import quiet
 from converters import onnx_graph
 from converters.types import ExportAttempt, ExportedGraph, LoadedModel
 

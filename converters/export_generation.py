@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import ExportError
-from convert_model.quiet import quiet
+from convert_model.core.errors import ExportError
+from convert_model.core.quiet import quiet
 
 # The roles are the generation loop's (the bundle's runtime/ owns them); the file names
 # below are optimum-onnx's.

@@ -6,7 +6,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from convert_model.errors import CheckpointError
+from convert_model.core.errors import CheckpointError
 from converters.types import CheckpointForm
 
 _SUFFIX_FORMS = {

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import CheckpointError, UsageError, summary
+from convert_model.core.errors import CheckpointError, UsageError, summary
 from converters.registry import LoadOptions, register_loader
 from converters.sample_text import SENTENCES
 from converters.torch_module import flatten_outputs, make_runner, to_torch

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 from converters.types import TensorSpec
 
 DTYPES: Mapping[str, str] = {

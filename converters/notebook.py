@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.core.errors import CheckpointError, UsageError
 from converters.registry import LoadOptions, register_loader
 from converters.types import CheckpointForm, LoadedModel
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.core.errors import CheckpointError, UsageError
 from converters import onnx_graph
 from converters.input_spec import from_tensor_specs
 from converters.registry import LoadOptions, register_loader

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.hardware import usable_threads
+from convert_model.core.threads import usable_threads
 from converters.types import Inputs, Outputs, TensorSpec
 
 

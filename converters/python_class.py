@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.core.errors import CheckpointError, UsageError
 
 
 def import_class(reference: str) -> type:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import CheckpointError
+from convert_model.core.errors import CheckpointError
 from converters.input_spec import InputSpec
 from converters.types import CheckpointForm, LoadedModel
 

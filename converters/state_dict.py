@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from convert_model.errors import CheckpointError, UsageError, first_line
+from convert_model.core.errors import CheckpointError, UsageError, first_line
 from converters.python_class import construct, import_class
 from converters.registry import LoadOptions, register_loader
 from converters.torch_module import flatten_outputs, make_runner, to_torch

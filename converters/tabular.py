@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import CheckpointError, UsageError, first_line
+from convert_model.core.errors import CheckpointError, UsageError, first_line
 from converters.registry import LoadOptions, register_loader
 from converters.types import CheckpointForm, Inputs, LoadedModel, Outputs
 

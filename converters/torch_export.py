@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convert_model.errors import CheckpointError, UsageError
+from convert_model.core.errors import CheckpointError, UsageError
 from converters.registry import LoadOptions, register_loader
 from converters.torch_module import flatten_outputs, make_runner, to_torch
 from converters.types import CheckpointForm, Inputs, LoadedModel

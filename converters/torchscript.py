@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert_model.errors import CheckpointError
+from convert_model.core.errors import CheckpointError
 from converters.registry import LoadOptions, register_loader
 from converters.state_dict import module_model
 from converters.types import CheckpointForm, LoadedModel

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convert_model.errors import OptimizationError
-from convert_model.quiet import quiet
+from convert_model.core.errors import OptimizationError
+from convert_model.core.quiet import quiet
 from optimizers.scratch import scratch_cwd
 from optimizers.types import Variant, op_histogram
 

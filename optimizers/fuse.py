@@ -15,8 +15,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from convert_model.errors import OptimizationError
-from convert_model.quiet import quiet
+from convert_model.core.errors import OptimizationError
+from convert_model.core.quiet import quiet
 from optimizers.types import Variant, op_histogram
 
 # Hugging Face model_type -> onnxruntime transformer optimizer model_type.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert_model.errors import OptimizationError
-from convert_model.quiet import quiet
+from convert_model.core.errors import OptimizationError
+from convert_model.core.quiet import quiet
 from optimizers.scratch import scratch_cwd
 from optimizers.types import Variant, op_histogram
 

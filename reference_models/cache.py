@@ -12,7 +12,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from convert_model.hashing import sha256_file
+from convert_model.core.hashing import sha256_file
 from reference_models.handoff import EVAL_FILE
 from reference_models.registry import BuiltReference, Progress, ReferenceModel, get
 

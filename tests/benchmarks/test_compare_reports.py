@@ -15,8 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 from benchmarks.compare_reports import compare, parse_fraction
 from benchmarks.latency import LatencyConfig, measure_interleaved
 from benchmarks.report import build_report
+from convert_model.bundle.manifest import Manifest, read_manifest
 from convert_model.cli import main
-from convert_model.manifest import Manifest, read_manifest
 from convert_model.stages import ort_runner
 
 WIDTH = 64

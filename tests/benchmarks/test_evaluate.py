@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluate import load_eval_set
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 
 DTYPES = {"input_ids": np.dtype(np.int64), "attention_mask": np.dtype(np.int64)}
 

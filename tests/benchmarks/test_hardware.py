@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.hardware import _cgroup_cpu_limit, cpu_info, usable_threads
+from benchmarks.hardware import cpu_info
+from convert_model.core.threads import _cgroup_cpu_limit, usable_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import os, sys
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-from benchmarks.hardware import usable_threads
+from convert_model.core.threads import usable_threads
 print(usable_threads())
 """
 
@@ -56,7 +57,7 @@ def test_cgroup_cpu_limit_is_none_without_cgroup_files(tmp_path: Path):
 
 
 def test_usable_threads_takes_the_cgroup_quota_under_the_affinity(monkeypatch, tmp_path: Path):
-    from benchmarks import hardware
+    from convert_model.core import threads as hardware
 
     (tmp_path / "cpu.max").write_text("100000 100000\n")
     monkeypatch.setattr(hardware, "_cgroup_cpu_limit", lambda: _cgroup_cpu_limit(tmp_path))

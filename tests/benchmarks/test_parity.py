@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.parity import ParityBudget, compare, compare_output, failures
-from convert_model.errors import ParityError
+from convert_model.core.errors import ParityError
 
 
 def test_compare_identical_outputs_are_exact():

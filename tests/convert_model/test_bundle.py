@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from convert_model import bundle
-from convert_model.errors import BundleError, UsageError
+from convert_model.bundle import staging as bundle
+from convert_model.core.errors import BundleError, UsageError
 
 
 def test_staging_renames_into_place_on_success(tmp_path: Path):
@@ -60,7 +60,8 @@ def test_staging_refuses_a_second_writer(tmp_path: Path):
 
 def test_staging_cleans_up_after_a_killed_process(tmp_path: Path):
     code = (
-        "import os, sys, signal\nfrom pathlib import Path\nfrom convert_model import bundle\n"
+        "import os, sys, signal\nfrom pathlib import Path\n"
+        "from convert_model.bundle import staging as bundle\n"
         f"with bundle.staging(Path({str(tmp_path / 'out')!r}), force=False) as t:\n"
         "    (t / 'model.onnx').write_text('half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert_model.errors import BundleError
-from convert_model.manifest import Manifest, read_manifest
+from convert_model.bundle.manifest import Manifest, read_manifest
+from convert_model.core.errors import BundleError
 from tests.fixtures.models import Zoo
 
 _json = st.recursive(

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from convert_model import ParityError, convert, verify
-from convert_model.manifest import read_manifest
+from convert_model.bundle.manifest import read_manifest
 from tests.fixtures.models import CUSTOM_SPEC, Zoo
 
 HF_CASES = [

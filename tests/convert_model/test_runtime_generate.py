@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convert_model.quiet import quiet
+from convert_model.core.quiet import quiet
 from convert_model.runtime import GenerationSettings, Generator
 from converters.export_generation import export_generation
 

@@ -13,7 +13,7 @@ from benchmarks.latency import LatencyConfig
 from benchmarks.sweep import SweepConfig
 from convert_model import convert, verify
 from convert_model.cli import _sweep_config
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 from convert_model.pipeline import DEFAULT_SWEEP
 from convert_model.stage_sweep import (
     TABULAR_SWEEP,

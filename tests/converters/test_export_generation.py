@@ -7,7 +7,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from convert_model.errors import ExportError
+from convert_model.core.errors import ExportError
 from converters.export_generation import (
     DECODER,
     DECODER_ONLY,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from convert_model.errors import CheckpointError
+from convert_model.core.errors import CheckpointError
 from converters.forms import detect_form
 from converters.types import CheckpointForm
 from tests.fixtures.models import Zoo

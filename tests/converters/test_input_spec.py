@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 from converters.input_spec import from_tensor_specs, parse_input_spec, split_top_level
 from converters.types import TensorSpec
 

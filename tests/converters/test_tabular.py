@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from convert_model import convert
-from convert_model.errors import UsageError
+from convert_model.core.errors import UsageError
 from converters.tabular import EXTREMES, adversarial_rows
 
 RNG = np.random.default_rng(0)
@@ -149,7 +149,7 @@ def test_skops_forest_converts_without_trust(tmp_path: Path):
 
 
 def test_verify_data_enforces_the_input_schema(xgb_binary: Path, tmp_path: Path):
-    from convert_model.verify import check_data
+    from convert_model.bundle.verify import check_data
 
     out = tmp_path / "b"
     convert(xgb_binary, out=out, precision="fp32")

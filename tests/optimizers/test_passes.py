@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert_model.errors import OptimizationError
+from convert_model.core.errors import OptimizationError
 from optimizers.fp16 import Fp16Config, to_fp16
 from optimizers.fuse import FuseConfig, fuse, ort_model_type
 from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert_model.hashing import sha256_file
+from convert_model.core.hashing import sha256_file
 from reference_models import BuiltReference
 from reference_models.cache import MARKER
 

@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from convert_model.errors import BundleError, UsageError
+from convert_model.core.errors import BundleError, UsageError
 
 
 def _pid_alive(pid: int) -> bool:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.parity import compare, failures
-from convert_model.errors import BundleError, UsageError
-from convert_model.hashing import sha256_file
-from convert_model.manifest import MANIFEST_NAME, Manifest, read_manifest
+from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, read_manifest
+from convert_model.core.errors import BundleError, UsageError
+from convert_model.core.hashing import sha256_file
 
 
 @dataclass(frozen=True, kw_only=True)

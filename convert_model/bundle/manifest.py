@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.parity import OutputParity, ParityBudget
-from convert_model.errors import BundleError
+from convert_model.core.errors import BundleError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -1,0 +1,1 @@
+"""The bundle: staged and renamed into place, its manifest, model card, and verification."""
