@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.evaluate import run_batched
 from benchmarks.latency import LatencyConfig, measure_interleaved
+from convert_model.core.names import BASELINE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +92,7 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
 
     from benchmarks.metrics import score
     from convert_model import convert
-    from convert_model.stages import ort_runner
+    from converters.onnx_graph import runner as ort_runner
     from optimizers.fuse import FuseConfig, fuse
 
     log("convert-model: converting (precision auto)")
@@ -101,7 +102,7 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
     source = Path(m.source["path"])
     eval_path = eval_data or _reference_eval(checkpoint)
     metric_name = metric or (m.measurement.get("eval") or {}).get("metric")
-    recommended = m.variant(m.recommended or "fp32")
+    recommended = m.variant(m.recommended or BASELINE)
     fused = fuse(work / "ours" / "model.onnx", work / "ours-fused.onnx",
                  FuseConfig(model_type=m.model_type)).path
     log("optimum: export, O2, avx512_vnni dynamic int8")

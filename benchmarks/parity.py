@@ -57,12 +57,20 @@ class OutputParity:
 
 @dataclass(frozen=True, kw_only=True)
 class ParityBudget:
-    """Limits an output must stay within; None switches a limit off."""
+    """Limits a variant must stay within; None switches a limit off.
+
+    The first four bound a forward graph's outputs; the last two bound a generation loop's
+    outputs: the share of inputs whose greedy (top-beam) generation is token-identical to
+    the original's. A quantized generation variant with labelled data is held to the task
+    metric instead of greedy identity.
+    """
 
     max_abs_diff: float | None = 1e-4
     min_cosine: float | None = 0.9999
     min_top1_agreement: float | None = 1.0
     max_metric_drop: float | None = 0.001
+    min_greedy_identical: float | None = 1.0
+    min_beam_identical: float | None = 0.98
 
     def __post_init__(self) -> None:
         for field_name in ("max_abs_diff", "max_metric_drop"):
@@ -73,6 +81,10 @@ class ParityBudget:
             value = getattr(self, field_name)
             if value is not None and not -1.0 <= value <= 1.0:
                 raise ValueError(f"{field_name} must be in [-1, 1], got {value}")
+        for field_name in ("min_greedy_identical", "min_beam_identical"):
+            value = getattr(self, field_name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{field_name} must be in [0, 1], got {value}")
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest form."""
@@ -172,15 +184,18 @@ def compare(
 DEFAULT_BUDGETS: Mapping[str, ParityBudget] = {
     "fp32": ParityBudget(),
     "int8": ParityBudget(
-        max_abs_diff=None, min_cosine=0.99, min_top1_agreement=0.99, max_metric_drop=0.01
+        max_abs_diff=None, min_cosine=0.99, min_top1_agreement=0.99, max_metric_drop=0.01,
+        min_greedy_identical=0.9, min_beam_identical=None,
     ),
     "fp16": ParityBudget(
-        max_abs_diff=None, min_cosine=0.999, min_top1_agreement=0.99, max_metric_drop=0.01
+        max_abs_diff=None, min_cosine=0.999, min_top1_agreement=0.99, max_metric_drop=0.01,
+        min_greedy_identical=0.9, min_beam_identical=None,
     ),
 }
 
 
-BUDGET_FIELDS = ("max_abs_diff", "min_cosine", "min_top1_agreement", "max_metric_drop")
+BUDGET_FIELDS = ("max_abs_diff", "min_cosine", "min_top1_agreement", "max_metric_drop",
+                 "min_greedy_identical", "min_beam_identical")
 
 
 def override_budgets(base: Mapping[str, ParityBudget], text: str) -> dict[str, ParityBudget]:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convert_model.core.errors import BundleError
+from convert_model.core.names import BASELINE
 
 if TYPE_CHECKING:
     from benchmarks.sweep import SweepResult
     from convert_model.bundle.manifest import Manifest, VariantRecord
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+READABLE_VERSIONS = {1, 2}  # 2 changed only the generation section, which 1 reads as absent
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -161,7 +163,7 @@ def _budget_text(budget: Mapping[str, Any]) -> str:
 def _gates(variants: Sequence[Mapping[str, Any]], recommended: str | None) -> list[dict[str, Any]]:
     """Each gate a conversion must pass, with its verdict and the figures behind it."""
     gates = []
-    fp32 = next((v for v in variants if v["name"] == "fp32"), None)
+    fp32 = next((v for v in variants if v["name"] == BASELINE), None)
     if fp32 is not None:
         gates.append(
             {
@@ -172,7 +174,7 @@ def _gates(variants: Sequence[Mapping[str, Any]], recommended: str | None) -> li
             }
         )
     for v in variants:
-        if v["name"] == "fp32":
+        if v["name"] == BASELINE:
             continue
         gates.append(
             {
@@ -239,7 +241,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
         "gates": _gates(variants, manifest.recommended),
         "variants": variants,
         "sweep": sweep.to_json() if sweep is not None else None,
-        "generation": dict(manifest.generation) if manifest.generation is not None else None,
+        "generation": manifest.generation.to_json() if manifest.generation is not None else None,
         "plots": {},
     }
 
@@ -289,7 +291,7 @@ def check_report(data: Any, where: str = "report") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ReportError(f"{where}: not a JSON object")
     version = data.get("report_schema_version")
-    if version != REPORT_SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS or (version == 1 and data.get("generation")):
         raise ReportError(
             f"{where}: report_schema_version {version!r} is not supported "
             f"(expected {REPORT_SCHEMA_VERSION})"

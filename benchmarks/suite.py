@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from convert_model.core.errors import ParityError, UsageError
+from convert_model.core.names import BASELINE
 
 SLOW_MODELS = ("readability",)
 
@@ -67,23 +68,9 @@ def generative_models() -> list[str]:
 
 def _load_original(name: str) -> Any:
     """The reference model loaded as the pipeline loads it (the 'original' of the bundle)."""
-    from convert_model.pipeline import ConvertOptions, _resolve_reference
-    from converters.forms import detect_form
-    from converters.input_spec import parse_input_spec
-    from converters.registry import LoadOptions, loader_for
+    from convert_model.pipeline import load_original
 
-    path, options = _resolve_reference(f"reference:{name}", ConvertOptions(), lambda _: None)
-    form = detect_form(path)
-    return loader_for(form)(
-        path,
-        form,
-        LoadOptions(
-            task=options.task,
-            input_spec=parse_input_spec(options.input_spec) if options.input_spec else None,
-            model_class=options.model_class,
-            model_kwargs=options.model_kwargs,
-        ),
-    )
+    return load_original(f"reference:{name}")
 
 
 def _first_sample(out: Path) -> dict[str, Any]:
@@ -101,7 +88,8 @@ def convert_reference(name: str, root: Path) -> Converted:
     """
     from convert_model import convert
     from convert_model.bundle.manifest import read_manifest
-    from convert_model.stages import ort_runner, set_torch_threads
+    from convert_model.stages.fp32 import set_torch_threads
+    from converters.onnx_graph import runner as ort_runner
 
     out = root / name
     if not (out / "manifest.json").is_file():
@@ -116,7 +104,7 @@ def convert_reference(name: str, root: Path) -> Converted:
     if loaded.module is not None:
         set_torch_threads(threads)
     runners: dict[str, Callable[[], object]] = {"original": lambda: loaded.run(feed)}
-    for label, variant in (("fp32", "fp32"), ("recommended", manifest.recommended)):
+    for label, variant in ((BASELINE, BASELINE), ("recommended", manifest.recommended)):
         if variant is not None:
             run = ort_runner(out / manifest.variant(variant).file, threads)
             runners[label] = lambda run=run: run(feed)  # type: ignore[misc]
@@ -128,26 +116,22 @@ def _generation_runners(out: Path, manifest: Any, loaded: Any,
                         threads: int) -> dict[str, Callable[[], object]]:
     import numpy as np
 
-    from convert_model.stage_generation import (
-        CHECK_FILE,
-        FOLDER,
-        bundle_generator,
-        torch_generator,
-    )
+    from benchmarks.generators import bundle_generator, torch_generator
+    from convert_model.bundle.generation_files import CHECK_FILE, FOLDER
 
     generation = manifest.generation
     if not generation:
         return {}
     with np.load(out / FOLDER / CHECK_FILE, allow_pickle=False) as data:
         prompt = {k: data[k][:1] for k in data.files if k != "greedy"}
-    generate = torch_generator(loaded.hf_model, generation["split"]["kind"])
+    generate = torch_generator(loaded.hf_model, generation.split["kind"])
     runners: dict[str, Callable[[], object]] = {
         "original": lambda: generate(prompt, num_beams=1)
     }
-    for label, name in (("fp32", "fp32"), ("recommended", generation["recommended"])):
+    for label, name in ((BASELINE, BASELINE), ("recommended", generation.recommended)):
         if name is None:
             continue
-        variant = next(v for v in generation["variants"] if v["name"] == name)
-        run, _ = bundle_generator(out, variant, threads)
+        variant = next(v for v in generation.variants if v.name == name)
+        run, _ = bundle_generator(out, variant.files, threads)
         runners[label] = lambda run=run: run(prompt, num_beams=1)  # type: ignore[misc]
     return runners

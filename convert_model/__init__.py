@@ -23,7 +23,8 @@ from convert_model.core.errors import (
 
 if TYPE_CHECKING:
     from convert_model.bundle.verify import VerifyResult
-    from convert_model.pipeline import ConvertOptions, ConvertResult
+    from convert_model.options import ConvertOptions
+    from convert_model.pipeline import ConvertResult
 
 __all__ = [
     "BundleError",
@@ -57,10 +58,14 @@ def verify(out: Any) -> VerifyResult:
 
 def __getattr__(name: str) -> Any:
     # Keeps `import convert_model` (and so `convert-model --help`) free of torch.
-    if name in ("ConvertOptions", "ConvertResult"):
-        from convert_model import pipeline
+    if name == "ConvertOptions":
+        from convert_model.options import ConvertOptions
 
-        return getattr(pipeline, name)
+        return ConvertOptions
+    if name == "ConvertResult":
+        from convert_model.pipeline import ConvertResult
+
+        return ConvertResult
     if name == "VerifyResult":
         from convert_model.bundle.verify import VerifyResult
 

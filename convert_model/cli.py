@@ -7,21 +7,16 @@ failed); 2 bad input or usage (one line, no traceback); 3 internal error (traceb
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from benchmarks.metrics import METRICS
-from benchmarks.parity import BUDGET_FIELDS
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
-from optimizers.presets import PRESETS
+from convert_model.core.threads import set_timing_conditions
 
 if TYPE_CHECKING:
-    from benchmarks.sweep import SweepConfig
     from convert_model.bundle.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -36,131 +31,34 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _convert_parser() -> argparse.ArgumentParser:
+    from convert_model.options import OPTIONS
+
     p = _Parser(
         prog="convert-model",
         description="Convert a research checkpoint to a validated ONNX bundle. "
         "Other commands: 'convert-model verify OUT', "
-        "'convert-model compare NEW_REPORT BASELINE_REPORT'.",
+        "'convert-model compare NEW_REPORT BASELINE_REPORT', 'convert-model references'. "
+        "Every option below is also a keyword of the Python API convert() (with _ for -).",
+        argument_default=argparse.SUPPRESS,
     )
     p.add_argument(
         "checkpoint",
         help="model folder, checkpoint-N/ folder, .safetensors/.pt/.pth/"
         ".bin state_dict, .pt2, TorchScript, .onnx, or reference:NAME",
     )
-    p.add_argument(
-        "--target", default="onnx", choices=("onnx",), help="output format (default: onnx)"
-    )
-    p.add_argument("--out", type=Path, help="bundle folder to write (default: ./NAME-onnx)")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "int8", "fp16"),
-        help="auto: build fp32, fused, int8 and fp16 variants and recommend the fastest within "
-        "the accuracy budget; or restrict to one precision (default: auto)",
-    )
-    p.add_argument(
-        "--preset",
-        choices=tuple(PRESETS),
-        help="build exactly this recipe instead of the --precision set",
-    )
-    p.add_argument("--device", default="cpu", choices=("cpu",), help="device to serve on")
-    p.add_argument(
-        "--eval-data",
-        type=Path,
-        metavar="FILE",
-        help="labelled data: .npz (one array per model input plus 'labels'), .jsonl (one "
-        "object per example: each input's value and 'label'), or .csv (one-input models: a "
-        "column per feature and 'label'; empty cells are missing)",
-    )
-    p.add_argument(
-        "--metric",
-        choices=tuple(METRICS),
-        help="task metric for --eval-data",
-    )
-    p.add_argument("--metric-output", help="model output the metric reads (default: the first)")
-    p.add_argument(
-        "--sample-data",
-        type=Path,
-        metavar="FILE.npz",
-        help="calibration inputs for static int8 (default: the eval set or the check inputs)",
-    )
-    p.add_argument(
-        "--accuracy-budget",
-        metavar="PREC.FIELD=VALUE,...",
-        help="override budgets, e.g. 'int8.min_cosine=0.995,fp32.max_abs_diff=1e-3'; fields: "
-        + ", ".join(BUDGET_FIELDS),
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        help="threads for onnxruntime and PyTorch (default: the cores this process may use)",
-    )
-    p.add_argument(
-        "--task", help="task for Hugging Face models (default: inferred from config.json)"
-    )
-    p.add_argument(
-        "--input-spec",
-        metavar="SPEC",
-        help="inputs of a plain module: NAME:DTYPE[DIMS]=SHAPE/SHAPE@LOW..HIGH,...",
-    )
-    p.add_argument(
-        "--model-class",
-        metavar="FILE.py:Class|module:Class",
-        help="the class a state_dict belongs to",
-    )
-    p.add_argument(
-        "--model-kwargs",
-        metavar="JSON",
-        default="{}",
-        help="keyword arguments for --model-class, as a JSON object",
-    )
-    p.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow a Hugging Face model's own code to run",
-    )
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow unpickling, which can run code hidden in the file",
-    )
-    p.add_argument("--object", metavar="NAME", help="notebook: the variable holding the model")
-    p.add_argument(
-        "--inputs",
-        metavar="NAME",
-        help="notebook: the variable holding example inputs (default: example_inputs, "
-        "sample_inputs, sample_input)",
-    )
-    p.add_argument(
-        "--notebook-timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="notebook: time limit for running its cells (default: 300)",
-    )
-    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
-    p.add_argument(
-        "--export-strategy",
-        action="append",
-        choices=("source-onnx", "onnxmltools", "optimum", "dynamo", "torchscript"),
-        dest="strategies",
-        help="restrict the export chain (repeatable; default: all, in order)",
-    )
-    p.add_argument(
-        "--sweep",
-        metavar="BATCHES[:SEQS]",
-        help="latency sweep points, e.g. '1,4,16:16,64,128' (default: that; for tree and "
-        "scikit-learn models '1,1000'), or 'off'",
-    )
-    p.add_argument(
-        "--no-generation",
-        action="store_false",
-        dest="generation",
-        help="generative models: skip the export with past key/values and the generation "
-        "checks (default: run them for text2text-generation and text-generation)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    for option in OPTIONS:
+        if not option.cli:
+            continue
+        kwargs: dict[str, Any] = {"help": option.help, "dest": option.name}
+        if option.flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = option.metavar
+            kwargs["choices"] = option.choices
+            if option.repeat:
+                kwargs["action"] = "append"
+        p.add_argument(*option.flags, **kwargs)
+    p.add_argument("-q", "--quiet", action="store_true", default=False, help="no progress lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return p
 
@@ -191,48 +89,13 @@ def _version() -> str:
 
 
 def _run_convert(argv: Sequence[str]) -> int:
-    args = _convert_parser().parse_args(argv)
-    from benchmarks.parity import DEFAULT_BUDGETS, override_budgets
-    from convert_model.pipeline import STAGES, ConvertOptions, convert
+    args = vars(_convert_parser().parse_args(argv))
+    from convert_model.pipeline import STAGES, convert
     from convert_model.progress import Progress
 
-    try:
-        model_kwargs = json.loads(args.model_kwargs)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--model-kwargs is not valid JSON ({e})") from e
-    try:
-        budgets = override_budgets(DEFAULT_BUDGETS, args.accuracy_budget or "")
-    except ValueError as e:
-        raise UsageError(f"--accuracy-budget: {e}") from e
-    options = ConvertOptions(
-        target=args.target,
-        out=args.out,
-        precision=args.precision,
-        preset=args.preset,
-        device=args.device,
-        eval_data=args.eval_data,
-        metric=args.metric,
-        metric_output=args.metric_output,
-        sample_data=args.sample_data,
-        threads=args.threads,
-        task=args.task,
-        input_spec=args.input_spec,
-        model_class=args.model_class,
-        model_kwargs=model_kwargs,
-        trust_remote_code=args.trust_remote_code,
-        trust_pickle=args.trust_pickle,
-        notebook_object=args.object,
-        notebook_inputs=args.inputs,
-        notebook_timeout=args.notebook_timeout,
-        force=args.force,
-        opset=args.opset,
-        strategies=tuple(args.strategies) if args.strategies else None,
-        budgets=budgets,
-        sweep=_sweep_config(args.sweep),
-        generation=args.generation,
-    )
-    progress = Progress(total=STAGES, enabled=not args.quiet)
-    result = convert(args.checkpoint, options, progress=progress)
+    checkpoint, quiet = args.pop("checkpoint"), args.pop("quiet")
+    progress = Progress(total=len(STAGES) - 1, enabled=not quiet)
+    result = convert(checkpoint, progress=progress, **args)
     print(summary(result.manifest, result.out))
     return EXIT_OK
 
@@ -253,36 +116,16 @@ def summary(manifest: Manifest, out: Path) -> str:
         )
     generation = manifest.generation
     if generation:
-        lines.append(f"generation ({generation['split']['kind']}, loop in runtime/): "
-                     f"recommended {generation['recommended']}")
-        for g in generation["variants"]:
-            speed = g["tokens_per_s_speedup"]
+        lines.append(f"generation ({generation.split['kind']}, loop in runtime/): "
+                     f"recommended {generation.recommended}")
+        for g in generation.variants:
+            tokens = f"{g.speedup:.2f}x" if g.speedup else "-"
             lines.append(
-                f"  {g['name']:<28} {'pass' if g['status'] == 'pass' else 'FAIL':<5} "
-                f"tokens/s {f'{speed:.2f}x' if speed else '-':<7} "
-                f"greedy identical {g['greedy_identical']:.1%}  {g['reason']}"
+                f"  {g.name:<28} {'pass' if g.passed else 'FAIL':<5} "
+                f"tokens/s {tokens:<7} "
+                f"greedy identical {g.greedy_identical or 0.0:.1%}  {g.reason}"
             )
     return "\n".join(lines)
-
-
-def _sweep_config(text: str | None) -> SweepConfig | None:
-    """``--sweep``: ``off``, or batch sizes and sequence lengths as ``1,4,16:16,64,128``."""
-    from benchmarks.sweep import SweepConfig
-    from convert_model.pipeline import DEFAULT_SWEEP
-
-    if text is None:
-        return DEFAULT_SWEEP
-    if text.strip().lower() == "off":
-        return None
-    batches, _, seqs = text.partition(":")
-    try:
-        batch_sizes = tuple(int(b) for b in batches.split(",") if b.strip())
-        seq_lens = tuple(int(s) for s in seqs.split(",") if s.strip())
-        return SweepConfig(batch_sizes=batch_sizes, seq_lens=seq_lens or SweepConfig.seq_lens)
-    except ValueError as e:
-        raise UsageError(
-            f"--sweep must be 'off' or like '1,4,16:16,64,128', got {text!r} ({e})"
-        ) from e
 
 
 def _compare_parser() -> argparse.ArgumentParser:
@@ -362,10 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Before torch loads: PyTorch's idle OpenMP threads otherwise spin, and on a busy machine
-    # a spinning thread that loses its core stalls the original's calls for a scheduler
-    # period, swamping its measured latency (onnxruntime's spinning is off for the same reason).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    set_timing_conditions()  # before torch loads, as convert() does for Python callers
     try:
         if argv and argv[0] == "verify":
             return _run_verify(argv[1:])

@@ -10,45 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from convert_model.core.errors import ExportError, summary
 from convert_model.core.quiet import quiet
 from converters import onnx_graph
+from converters.export_strategy import STRATEGY_NAMES, ExportConfig, ExportStrategy
 from converters.types import ExportAttempt, ExportedGraph, LoadedModel
 
-TWO_GB = 2 * 1024**3
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportConfig:
-    """How to export: opset, dynamic axes, which strategies, when to use external data."""
-
-    opset: int = 18
-    dynamic: bool = True
-    strategies: tuple[str, ...] | None = None
-    external_data_threshold: int = TWO_GB
-
-    def __post_init__(self) -> None:
-        if not 14 <= self.opset <= 23:
-            raise ValueError(f"opset must be in 14..23, got {self.opset}")
-        if self.strategies is not None:
-            unknown = sorted(set(self.strategies) - set(strategy_names()))
-            if unknown:
-                raise ValueError(
-                    f"unknown export strategies {unknown}; allowed: {', '.join(strategy_names())}"
-                )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportStrategy:
-    """A named way to export: ``applies`` gives a reason it does not apply, or None."""
-
-    name: str
-    applies: Callable[[LoadedModel], str | None]
-    export: Callable[[LoadedModel, Path, ExportConfig], None]
-
+__all__ = ["STRATEGY_NAMES", "ExportConfig", "export", "strategies"]
 
 def strategies() -> tuple[ExportStrategy, ...]:
     """The chain, in the order it is tried."""
@@ -59,11 +29,6 @@ def strategies() -> tuple[ExportStrategy, ...]:
     from converters.export_torchscript import TORCHSCRIPT
 
     return (SOURCE_ONNX, ONNXMLTOOLS, OPTIMUM, DYNAMO, TORCHSCRIPT)
-
-
-def strategy_names() -> tuple[str, ...]:
-    """Names of the strategies in chain order."""
-    return ("source-onnx", "onnxmltools", "optimum", "dynamo", "torchscript")
 
 
 def export(

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from converters.export import ExportConfig, ExportStrategy
-from converters.torch_module import CallStyle, PositionalAdapter, to_torch
-from converters.types import Inputs, LoadedModel
-
-
-def largest_example(loaded: LoadedModel) -> Inputs:
-    """The example with the most elements: tracing at size 1 would pin a dynamic axis to 1."""
-    return max(loaded.examples, key=lambda ex: sum(int(np.prod(v.shape)) for v in ex.values()))
-
-
-def adapter(loaded: LoadedModel) -> PositionalAdapter:
-    """The module as ``forward(*inputs) -> tuple(outputs)`` in the loaded names' order."""
-    style: CallStyle = "kwargs" if loaded.hf_model is not None else "args"
-    return PositionalAdapter(loaded.module, loaded.input_names, loaded.output_names, style)
+from converters.export_strategy import ExportConfig, ExportStrategy
+from converters.torch_module import adapter, largest_example, to_torch
+from converters.types import LoadedModel
 
 
 def _applies(loaded: LoadedModel) -> str | None:

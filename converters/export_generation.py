@@ -111,7 +111,7 @@ def export_generation(model: Any, folder: Path, *, task: str, opset: int = 18,
                 do_validation=False,  # parity is measured on generated text, by us
                 device="cpu",
             )
-    except Exception as e:  # noqa: BLE001  the exporter's failures are many and untyped
+    except Exception as e:
         raise ExportError(f"generation export failed: {type(e).__name__}: {e}") from e
     seconds = time.perf_counter() - start
     return _collect(folder, opset, seconds, keep_unmerged)
@@ -177,3 +177,11 @@ def _collect(folder: Path, opset: int, seconds: float,
         kind=ENCODER_DECODER, folder=folder, files=files, merged=merged, opset=opset,
         seconds=seconds, unmerged=unmerged if len(unmerged) == 2 else {},
     )
+
+
+def merge_decoder_pair(first: Path, with_past: Path, target: Path) -> None:
+    """Optimum's ``merge_decoders``: one graph for the first and the cached decoding steps."""
+    from optimum.onnx import merge_decoders
+
+    with quiet():
+        merge_decoders(first, with_past, save_path=target, strict=False)

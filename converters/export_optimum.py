@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.export import ExportConfig, ExportStrategy
+from converters.export_strategy import ExportConfig, ExportStrategy
 from converters.types import LoadedModel
 
 

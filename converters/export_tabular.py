@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.export import ExportConfig, ExportStrategy
+from converters.export_strategy import ExportConfig, ExportStrategy
 from converters.types import LoadedModel
 
 TABULAR = ("xgboost", "lightgbm", "sklearn")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.export import ExportConfig, ExportStrategy
-from converters.export_dynamo import adapter, largest_example
-from converters.torch_module import to_torch
+from converters.export_strategy import ExportConfig, ExportStrategy
+from converters.torch_module import adapter, largest_example, to_torch
 from converters.types import LoadedModel
 
 

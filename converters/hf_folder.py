@@ -177,7 +177,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
             trust_remote_code=options.trust_remote_code,
             dtype=torch.float32,
         )
-    except Exception as e:  # noqa: BLE001  any failure reading user files is bad input
+    except Exception as e:
         raise CheckpointError(f"{folder}: cannot load the weights: {summary(e)}") from e
     if info.get("missing_keys"):
         raise CheckpointError(
@@ -201,10 +201,10 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         load_tokenizer(folder, options.trust_remote_code) if has_tokenizer(folder) else None
     )
 
-    if options.input_spec is not None:
-        input_names = options.input_spec.names
-        dynamic_axes = options.input_spec.dynamic_axes
-        examples: tuple[Inputs, ...] = options.input_spec.examples(options.seed)
+    if options.spec is not None:
+        input_names = options.spec.names
+        dynamic_axes = options.spec.dynamic_axes
+        examples: tuple[Inputs, ...] = options.spec.examples(options.seed)
     elif onnx_config is not None:
         input_names = tuple(onnx_config.inputs)
         dynamic_axes = {k: dict(v) for k, v in onnx_config.inputs.items()}
@@ -274,7 +274,7 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
         return transformers.AutoTokenizer.from_pretrained(
             folder, local_files_only=True, trust_remote_code=trust_remote_code
         )
-    except Exception as e:  # noqa: BLE001  a corrupt tokenizer file is bad input
+    except Exception as e:
         raise CheckpointError(f"{folder}: cannot load the tokenizer: {summary(e)}") from e
 
 

@@ -50,7 +50,7 @@ def run_notebook(path: Path, options: LoadOptions) -> tuple[dict, Path]:
     for flag, value in (
         ("--object", options.notebook_object),
         ("--inputs", options.notebook_inputs),
-        ("--input-spec", options.input_spec_text),
+        ("--input-spec", options.input_spec),
     ):
         if value:
             command += [flag, value]
@@ -118,7 +118,7 @@ def load_notebook(path: Path, form: CheckpointForm, options: LoadOptions) -> Loa
     if result["kind"] == "hf":
         loaded = load_hf_folder(workdir / result["path"], CheckpointForm.HF_MODEL, options)
     else:
-        inner = replace(options, input_spec=None) if options.input_spec_text else options
+        inner = replace(options, input_spec=None) if options.input_spec else options
         loaded = load_torch_export(workdir / result["path"], CheckpointForm.TORCH_EXPORT, inner)
     skipped = result.get("skipped", [])
     notes = [

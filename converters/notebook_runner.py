@@ -134,7 +134,7 @@ def run(
         skipped += [{"cell": index, "line": line} for line in cut]
         try:
             compiled = compile(code, f"<cell {index}>", "exec")
-            exec(compiled, namespace)  # noqa: S102  the user named this notebook to run
+            exec(compiled, namespace)
         except BaseException as e:  # noqa: BLE001  report any failure, SystemExit included
             line_no, text = _failing_line(e, index, code)
             _write(

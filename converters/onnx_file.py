@@ -20,11 +20,11 @@ def load_onnx(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedM
         onnx.checker.check_model(str(path))
         inputs, outputs = onnx_graph.signature(path)
         sess = onnx_graph.session(path)
-    except Exception as e:  # noqa: BLE001  any decode/check failure is bad input
+    except Exception as e:
         raise CheckpointError(
             f"{path}: not a valid ONNX model ({str(e).strip().splitlines()[0]})"
         ) from e
-    spec = options.input_spec or from_tensor_specs(inputs)
+    spec = options.spec or from_tensor_specs(inputs)
     names = tuple(i.name for i in inputs)
     if set(spec.names) != set(names):
         raise UsageError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +72,9 @@ def run(sess: Any, inputs: Inputs) -> Outputs:
     feed: Mapping[str, np.ndarray] = {name: inputs[name] for name in expected}
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, dict(feed)), strict=True))
+
+
+def runner(path: Path, threads: int | None = None) -> Callable[[Inputs], Outputs]:
+    """An onnxruntime session on ``path`` as a function from inputs to outputs, by name."""
+    sess = session(path, threads)
+    return lambda feed: run(sess, feed)

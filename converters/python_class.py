@@ -54,7 +54,7 @@ def _import_file(path: Path) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001  the user's file failing to import is bad input
+    except Exception as e:
         del sys.modules[module_name]
         raise CheckpointError(
             f"--model-class: importing {path} failed: {type(e).__name__}: {e}"
@@ -66,7 +66,7 @@ def construct(cls: type, kwargs: dict[str, Any]) -> Any:
     """Build ``cls(**kwargs)``; a constructor that raises is bad input, named as such."""
     try:
         return cls(**kwargs)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CheckpointError(
             f"--model-class: {cls.__name__}(**{kwargs!r}) raised {type(e).__name__}: {e}"
         ) from e

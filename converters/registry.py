@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert_model.core.errors import CheckpointError
-from converters.input_spec import InputSpec
+from convert_model.core.errors import CheckpointError, UsageError
+from converters.input_spec import InputSpec, parse_input_spec
 from converters.types import CheckpointForm, LoadedModel
 
 
@@ -17,7 +17,7 @@ class LoadOptions:
     """What a loader may need besides the path; each loader reads only its own fields."""
 
     task: str | None = None
-    input_spec: InputSpec | None = None
+    input_spec: str | None = None  # --input-spec's text; ``spec`` is its parsed form
     model_class: str | None = None
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
@@ -25,8 +25,20 @@ class LoadOptions:
     notebook_object: str | None = None
     notebook_inputs: str | None = None
     notebook_timeout: float = 300.0
-    input_spec_text: str | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_kwargs, Mapping):
+            raise UsageError(f"--model-kwargs must be a JSON object, got {self.model_kwargs!r}")
+        if not self.notebook_timeout > 0:
+            raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
+        parsed = parse_input_spec(self.input_spec) if self.input_spec else None
+        object.__setattr__(self, "_spec", parsed)
+
+    @property
+    def spec(self) -> InputSpec | None:
+        """``input_spec`` parsed (validated on construction)."""
+        return self._spec  # type: ignore[no-any-return, attr-defined]
 
 
 Loader = Callable[[Path, CheckpointForm, LoadOptions], LoadedModel]

@@ -50,7 +50,7 @@ def read_tensors(path: Path, trust_pickle: bool) -> Any:
         ) from e
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001  unpickling user data may raise anything
+    except Exception as e:
         raise CheckpointError(f"{path}: unpickling failed ({first_line(e)})") from e
 
 
@@ -98,11 +98,11 @@ def _load_into(module: Any, state: Mapping[str, Any], path: Path) -> None:
 
 
 def _require_input_spec(options: LoadOptions, path: Path) -> Any:
-    if options.input_spec is None:
+    if options.spec is None:
         raise UsageError(
             f"{path}: a plain module needs --input-spec, e.g. 'x:float32[batch,16]=1x16'"
         )
-    return options.input_spec
+    return options.spec
 
 
 def module_model(
@@ -122,7 +122,7 @@ def module_model(
     try:
         with torch.inference_mode():
             trial = module(*(to_torch(examples[0])[n] for n in spec.names))
-    except Exception as e:  # noqa: BLE001  the module rejecting the described inputs is bad input
+    except Exception as e:
         raise CheckpointError(
             f"{path}: the model rejects inputs shaped by --input-spec "
             f"({', '.join(f'{k}{tuple(v.shape)}' for k, v in examples[0].items())}): "
@@ -181,7 +181,7 @@ def load_pickle(path: Path, form: CheckpointForm, options: LoadOptions) -> Loade
             obj = joblib.load(path)
         else:
             obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CheckpointError(f"{path}: unpickling failed ({first_line(e)})") from e
     if hasattr(obj, "n_features_in_") and not isinstance(obj, torch.nn.Module):
         from converters.tabular import sklearn_model

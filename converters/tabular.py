@@ -122,10 +122,10 @@ def _tabular(
     model_type: str,
 ) -> LoadedModel:
     features = len(names)
-    if options.input_spec is not None:
-        examples = options.input_spec.examples(options.seed)
+    if options.spec is not None:
+        examples = options.spec.examples(options.seed)
         widths = {e[INPUT].shape[-1] for e in examples if INPUT in e}
-        if options.input_spec.names != (INPUT,) or widths != {features}:
+        if options.spec.names != (INPUT,) or widths != {features}:
             raise UsageError(
                 f"{path}: --input-spec must describe one input 'input' of "
                 f"{features} features ({', '.join(names)})"
@@ -281,7 +281,7 @@ def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> Loaded
     sio = _import("skops.io")
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as e:  # noqa: BLE001  a corrupt archive is bad input
+    except Exception as e:
         raise CheckpointError(f"{path}: not a readable skops file ({first_line(e)})") from e
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if foreign and not options.trust_pickle:
@@ -292,6 +292,6 @@ def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> Loaded
         )
     try:
         model = sio.load(str(path), trusted=untrusted or None)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CheckpointError(f"{path}: skops could not load it ({first_line(e)})") from e
     return sklearn_model(path, form, model, options)

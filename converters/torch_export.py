@@ -64,7 +64,7 @@ def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) ->
 
     try:
         program = torch.export.load(str(path))
-    except Exception as e:  # noqa: BLE001  a corrupt archive is bad input
+    except Exception as e:
         raise CheckpointError(f"{path}: not a loadable torch.export program ({e})") from e
     names = tuple(
         spec.arg.name
@@ -72,8 +72,8 @@ def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) ->
         if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT
     )
     module = program.module()
-    if options.input_spec is not None:
-        spec = options.input_spec
+    if options.spec is not None:
+        spec = options.spec
         if spec.names != names:
             raise UsageError(
                 f"{path}: --input-spec names {list(spec.names)}, the program takes {list(names)}"
@@ -92,7 +92,7 @@ def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) ->
     try:
         with torch.inference_mode():
             trial = module(*(to_torch(examples[-1])[n] for n in names))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CheckpointError(f"{path}: the program rejects its example inputs ({e})") from e
     output_names = tuple(n for n, _ in flatten_outputs(trial))
     return LoadedModel(

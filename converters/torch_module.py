@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from converters.types import Inputs, Outputs
+from converters.types import Inputs, LoadedModel, Outputs
 
 CallStyle = Literal["kwargs", "args"]
 
@@ -102,3 +102,14 @@ class PositionalAdapter(torch.nn.Module):
         )
         flat = dict(flatten_outputs(out))
         return tuple(flat[name] for name in self.output_names)
+
+
+def largest_example(loaded: LoadedModel) -> Inputs:
+    """The example with the most elements: tracing at size 1 would pin a dynamic axis to 1."""
+    return max(loaded.examples, key=lambda ex: sum(int(np.prod(v.shape)) for v in ex.values()))
+
+
+def adapter(loaded: LoadedModel) -> PositionalAdapter:
+    """The module as ``forward(*inputs) -> tuple(outputs)`` in the loaded names' order."""
+    style: CallStyle = "kwargs" if loaded.hf_model is not None else "args"
+    return PositionalAdapter(loaded.module, loaded.input_names, loaded.output_names, style)

@@ -17,6 +17,6 @@ def load_torchscript(path: Path, form: CheckpointForm, options: LoadOptions) -> 
 
     try:
         module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # noqa: BLE001  a corrupt archive is bad input
+    except Exception as e:
         raise CheckpointError(f"{path}: not a loadable TorchScript archive ({e})") from e
     return module_model(module, path, form, options, (path,))

@@ -43,7 +43,7 @@ def to_fp16(src: Path, dst: Path, config: Fp16Config, name: str = "fp16") -> Var
                 keep_io_types=config.keep_io_types, op_block_list=blocked
             )
         model.save_model_to_file(str(dst))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise OptimizationError(
             f"fp16 conversion of {src.name} failed: {type(e).__name__}: {e}"
         ) from e

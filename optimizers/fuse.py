@@ -93,7 +93,7 @@ def fuse(src: Path, dst: Path, config: FuseConfig) -> Variant:
             else:
                 _graph_optimisations(src, dst)
                 optimizer = "onnxruntime graph optimizer (extended)"
-    except Exception as e:  # noqa: BLE001  any optimizer failure is reported as this stage's
+    except Exception as e:
         raise OptimizationError(f"fusing {src.name} failed: {type(e).__name__}: {e}") from e
     after = op_histogram(dst)
     fired = {

@@ -147,6 +147,27 @@ PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def candidates(precision: str, preset: str | None, *, tabular: bool,
+               transformer: bool) -> tuple[str, ...]:
+    """Which presets to build: ``preset``, else those of ``precision``.
+
+    Rules:
+    1. A named preset is built alone.
+    2. Tree ensembles under ``auto`` get fused fp32 only: they have no MatMul to quantize,
+       and fp16 thresholds break their splits.
+    3. Under ``auto``, static int8 is built only for graphs the transformer optimizer does
+       not know (CNNs, MLPs): transformers' activation outliers make it lose to dynamic int8.
+    """
+    if preset is not None:
+        return (preset,)
+    if tabular and precision == "auto":
+        return ("cpu-fp32",)
+    names = PRECISION_PRESETS[precision]
+    if precision == "auto" and transformer:
+        names = tuple(n for n in names if not n.startswith("cpu-int8-static"))
+    return names
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; an unknown name lists the known ones."""
     if name not in PRESETS:

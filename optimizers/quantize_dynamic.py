@@ -72,7 +72,7 @@ def quantize_dynamic(
                     "EnableSubgraph": True,
                 },
             )
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise OptimizationError(
             f"dynamic quantization of {src.name} failed: {type(e).__name__}: {e}"
         ) from e

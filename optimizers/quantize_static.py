@@ -125,7 +125,7 @@ def quantize_static(
                 )
     except OptimizationError:
         raise
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise OptimizationError(
             f"static quantization of {src.name} failed: {type(e).__name__}: {e}"
         ) from e

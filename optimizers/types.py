@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("fp32", "int8", "fp16")
-DEVICES = ("cpu", "cuda")
+from convert_model.core.names import VARIANT_DEVICES, VARIANT_PRECISIONS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,10 +31,12 @@ class Variant:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.precision not in VARIANT_PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {VARIANT_PRECISIONS}, got {self.precision!r}"
+            )
+        if self.device not in VARIANT_DEVICES:
+            raise ValueError(f"device must be one of {VARIANT_DEVICES}, got {self.device!r}")
 
 
 def op_histogram(path: Path) -> dict[str, int]:

@@ -65,7 +65,7 @@ def run_notebook(cells: tuple[Cell, ...], progress: Progress) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__main__"}
     code = compile(code_of(cells), NOTEBOOK_FILE, "exec")
     with redirect_stdout(_LinesToProgress(progress)):
-        exec(code, namespace)  # noqa: S102  our own notebook's code, as the converter will run it
+        exec(code, namespace)
     model, example_inputs = namespace.get("model"), namespace.get("example_inputs")
     if not isinstance(model, torch.nn.Module) or model.training:
         raise RuntimeError(

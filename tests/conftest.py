@@ -8,9 +8,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.fixtures import models  # noqa: E402
+from tests.fixtures import models
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,24 @@ from typing import Any
 
 from benchmarks.parity import OutputParity, ParityBudget
 from convert_model.core.errors import BundleError
+from convert_model.core.names import BASELINE
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: generation variants are variant records; generation is typed
 MANIFEST_NAME = "manifest.json"
 SAMPLE_INPUTS = "sample_inputs.npz"
 REFERENCE_OUTPUTS = "reference_outputs.npz"
+NOT_KEPT = ""  # VariantRecord.file of a variant measured but not written into the bundle
 
 
 @dataclass(frozen=True, kw_only=True)
 class VariantRecord:
-    """One ONNX file in the bundle: how it was made, its parity and latency, and the verdict.
+    """One variant in the bundle: how it was made, its parity and speed, and the verdict.
 
-    ``parity`` holds one record per output and check shape (``check`` >= 0) and, when an
-    eval set was given, per output over the eval set (``check`` == -1).
+    A forward variant is one ONNX ``file``; ``parity`` holds one record per output and check
+    shape (``check`` >= 0) and, when an eval set was given, per output over the eval set
+    (``check`` == -1). A generation variant is a folder (``file``) of graphs by role
+    (``files``), judged on generated tokens (``greedy_identical``, ``beam_identical``,
+    ``scores``); its ``speedup`` is in tokens/s, and ``ttft_speedup`` in time to first token.
     """
 
     name: str
@@ -40,11 +45,22 @@ class VariantRecord:
     latency: Mapping[str, Any] | None = None
     speedup: float | None = None
     reason: str = ""
+    description: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)
+    greedy_identical: float | None = None
+    beam_identical: float | None = None
+    scores: Mapping[str, float] | None = None
+    ttft_speedup: float | None = None
 
     @property
     def passed(self) -> bool:
         """Whether every output stayed within the budget."""
         return not self.failures
+
+    @property
+    def kept(self) -> bool:
+        """Whether its graph is (still) a file in the bundle."""
+        return self.file != NOT_KEPT
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest form."""
@@ -65,7 +81,14 @@ class VariantRecord:
             "recipe": [dict(r) for r in self.recipe],
             "details": dict(self.details),
             "parity": [p.to_json() for p in self.parity],
-        }
+        } | ({
+            "description": self.description,
+            "files": dict(self.files),
+            "greedy_identical": self.greedy_identical,
+            "beam_identical": self.beam_identical,
+            "scores": dict(self.scores) if self.scores is not None else None,
+            "ttft_speedup": self.ttft_speedup,
+        } if self.files else {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VariantRecord:
@@ -86,6 +109,88 @@ class VariantRecord:
             latency=data.get("latency"),
             speedup=data.get("speedup"),
             reason=data.get("reason", ""),
+            description=data.get("description", ""),
+            files=data.get("files", {}),
+            greedy_identical=data.get("greedy_identical"),
+            beam_identical=data.get("beam_identical"),
+            scores=data.get("scores"),
+            ttft_speedup=data.get("ttft_speedup"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationResult:
+    """The generation stage's record: the graphs' split, what they were checked on, variants.
+
+    Attributes:
+        split: the export's layout (kind, files by role, merged, opset).
+        examples: how many inputs generation was checked on.
+        labelled: whether they had labels (and so a task metric).
+        metric: the task metric on labelled data.
+        num_beams: beams of the beam-search check.
+        original: ``model.generate``'s scores and latency.
+        variants: one record per set of generation graphs, fp32 first.
+        recommended: the variant to serve, or None when fp32 fails its gates.
+        threads: the thread count it was measured with.
+        notes: recipes not built or dropped, and why.
+    """
+
+    split: Mapping[str, Any]
+    examples: int
+    labelled: bool
+    metric: str | None
+    num_beams: int
+    original: Mapping[str, Any]
+    variants: tuple[VariantRecord, ...]
+    recommended: str | None
+    threads: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def baseline(self) -> VariantRecord:
+        """The fp32 generation graphs, as exported."""
+        return next(v for v in self.variants if v.name == BASELINE)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the fp32 graphs generate what the original generates, within budget."""
+        return self.baseline.passed and self.recommended is not None
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """The fp32 variant's failures, each prefixed with ``generation fp32``."""
+        return tuple(f"generation {BASELINE}: {line}" for line in self.baseline.failures)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest form."""
+        return {
+            "status": "pass" if self.passed else "fail",
+            "split": dict(self.split),
+            "examples": self.examples,
+            "labelled": self.labelled,
+            "metric": self.metric,
+            "num_beams": self.num_beams,
+            "threads": self.threads,
+            "original": dict(self.original),
+            "variants": [v.to_json() for v in self.variants],
+            "recommended": self.recommended,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GenerationResult:
+        """Rebuild from the manifest form."""
+        return cls(
+            split=data["split"],
+            examples=data["examples"],
+            labelled=data["labelled"],
+            metric=data["metric"],
+            num_beams=data["num_beams"],
+            original=data["original"],
+            variants=tuple(VariantRecord.from_json(v) for v in data["variants"]),
+            recommended=data["recommended"],
+            threads=data["threads"],
+            notes=tuple(data.get("notes", ())),
         )
 
 
@@ -109,7 +214,7 @@ class Manifest:
     measurement: Mapping[str, Any] = field(default_factory=dict)
     input_schema: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
-    generation: Mapping[str, Any] | None = None  # generative models: graphs, parity, speed
+    generation: GenerationResult | None = None  # generative models: graphs, parity, speed
     schema_version: int = SCHEMA_VERSION
     sample_inputs: str = SAMPLE_INPUTS
     reference_outputs: str = REFERENCE_OUTPUTS
@@ -120,8 +225,8 @@ class Manifest:
 
         A generative model must also generate what the original generates.
         """
-        fp32 = next((v for v in self.variants if v.name == "fp32"), None)
-        generation_passed = self.generation is None or self.generation.get("status") == "pass"
+        fp32 = next((v for v in self.variants if v.name == BASELINE), None)
+        generation_passed = self.generation is None or self.generation.passed
         return (
             fp32 is not None and fp32.passed and self.recommended is not None and generation_passed
         )
@@ -154,7 +259,7 @@ class Manifest:
             "measurement": dict(self.measurement),
             "input_schema": dict(self.input_schema) if self.input_schema else None,
             "variants": [v.to_json() for v in self.variants],
-            "generation": dict(self.generation) if self.generation is not None else None,
+            "generation": self.generation.to_json() if self.generation is not None else None,
             "files": dict(self.files),
             "notes": list(self.notes),
         }
@@ -189,7 +294,8 @@ class Manifest:
                 notes=tuple(data.get("notes", ())),
                 measurement=data.get("measurement", {}),
                 input_schema=data.get("input_schema"),
-                generation=data.get("generation"),
+                generation=GenerationResult.from_json(data["generation"])
+                if data.get("generation") else None,
                 sample_inputs=data["sample_inputs"],
                 reference_outputs=data["reference_outputs"],
             )

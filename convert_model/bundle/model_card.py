@@ -20,7 +20,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def render_model_card(report: Mapping[str, Any]) -> str:
     """The card as Markdown."""
-    from benchmarks.report_render import headline
+    from benchmarks.report_tables import headline
 
     model = report["model"]
     recommended = next((v for v in report["variants"] if v["recommended"]), None)
@@ -107,7 +107,7 @@ def _generation_section(generation: Mapping[str, Any]) -> list[str]:
         return lines + ["No generation variant passed its gates; see report.md.", ""]
     folder = f"generation/{chosen['name']}"
     latency = chosen.get("latency") or {}
-    speedup = chosen.get("tokens_per_s_speedup")
+    speedup = chosen.get("speedup")
     lines += [
         "```python",
         "import sys",

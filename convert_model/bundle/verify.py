@@ -11,6 +11,7 @@ from benchmarks.parity import compare, failures
 from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, read_manifest
 from convert_model.core.errors import BundleError, UsageError
 from convert_model.core.hashing import sha256_file
+from convert_model.core.names import BASELINE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +80,7 @@ def verify(out: Path) -> VerifyResult:
             continue
         problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
     if manifest.generation is not None:
-        from convert_model.stage_generation import check_bundle
+        from convert_model.bundle.generation_files import check_bundle
 
         try:
             problems.extend(check_bundle(out, manifest.generation))
@@ -118,10 +119,10 @@ def check_data(out: Path, data: Path) -> VerifyResult:
     missing = [n for n in names if n not in feed]
     if missing:
         raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
-    reference = onnx_graph.run(onnx_graph.session(out / manifest.variant("fp32").file), feed)
+    reference = onnx_graph.run(onnx_graph.session(out / manifest.variant(BASELINE).file), feed)
     problems: list[str] = []
     for variant in manifest.variants:
-        if variant.file and variant.name != "fp32":
+        if variant.file and variant.name != BASELINE:
             outputs = onnx_graph.run(onnx_graph.session(out / variant.file), feed)
             lines = failures(compare(reference, outputs), variant.budget)
             problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)

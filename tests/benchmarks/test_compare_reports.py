@@ -17,7 +17,7 @@ from benchmarks.latency import LatencyConfig, measure_interleaved
 from benchmarks.report import build_report
 from convert_model.bundle.manifest import Manifest, read_manifest
 from convert_model.cli import main
-from convert_model.stages import ort_runner
+from converters.onnx_graph import runner as ort_runner
 
 WIDTH = 64
 

@@ -93,7 +93,7 @@ def test_precision_int8_fails_the_gate_when_no_int8_variant_fits(model_zoo: Zoo,
             precision="int8",
             latency=FAST,
             # int8 held to a tighter limit than int8 arithmetic can meet
-            budgets={
+            accuracy_budget={
                 "fp32": ParityBudget(),
                 "int8": ParityBudget(max_abs_diff=1e-7),
                 "fp16": ParityBudget(),

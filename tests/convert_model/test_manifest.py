@@ -28,7 +28,7 @@ def manifest_json(model_zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> d
     from convert_model import convert
 
     out = tmp_path_factory.mktemp("manifest") / "b"
-    convert(model_zoo.custom_pt2, out=out, precision="fp32", sweep=None)
+    convert(model_zoo.custom_pt2, out=out, precision="fp32", sweep="off")
     return json.loads((out / "manifest.json").read_text())
 
 

@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 
 from benchmarks.generation import GenerationTimingConfig, TextScores
+from benchmarks.generators import generation_failures
+from benchmarks.parity import DEFAULT_BUDGETS, ParityBudget
 from convert_model import convert, verify
-from convert_model.stage_generation import (
-    BASELINE,
-    GenerationBudget,
-    GenerationVariant,
-    _choose,
-    _judge,
-)
+from convert_model.bundle.manifest import VariantRecord
+from convert_model.core.names import BASELINE
+from convert_model.stages.generation import _choose
 from optimizers.types import op_histogram
 from tests.fixtures.models import Zoo
 
-FAST = {"sweep": None, "generation_timing": GenerationTimingConfig(prompts=4, rounds=2)}
+FAST = {"sweep": "off", "generation_timing": GenerationTimingConfig(prompts=4, rounds=2)}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +42,9 @@ def test_generation_bundle_holds_split_graphs_runtime_and_evidence(mbart_bundle:
     assert fp32["greedy_identical"] == 1.0 and fp32["beam_identical"] >= 0.98
     for variant in variants.values():
         for role, path in variant["files"].items():
-            assert manifest["files"][path] == variant["sha256"][role]
-        assert variant["latency"]["tokens_per_s"] > 0 and variant["tokens_per_s_speedup"] > 0
-    steps = {name: v["recipe"]["steps"] for name, v in variants.items()}
+            assert manifest["files"][path] == variant["details"]["sha256"][role]
+        assert variant["latency"]["tokens_per_s"] > 0 and variant["speedup"] > 0
+    steps = {name: v["recipe"][0]["steps"] for name, v in variants.items()}
     assert steps["fp32"] == {"encoder": [], "decoder": []}
     # The optimizer fuses the encoder; the merged decoder (an If) it cannot take, so the
     # decoder pair is fused (and quantized) one by one and merged again.
@@ -107,15 +105,16 @@ def test_bundle_runtime_generates_without_torch(mbart_bundle: Path, model_zoo: Z
 
 def test_generation_fp32_only_and_switched_off(model_zoo: Zoo, tmp_path: Path):
     fp32_only = convert(model_zoo.mbart, out=tmp_path / "a", precision="fp32", **FAST)
-    names = [v["name"] for v in fp32_only.manifest.generation["variants"]]
+    names = [v.name for v in fp32_only.manifest.generation.variants]
     assert names == [BASELINE, "fp32-fused"]
-    off = convert(model_zoo.mbart, out=tmp_path / "b", precision="fp32", generation=False, **FAST)
+    off = convert(model_zoo.mbart, out=tmp_path / "b", precision="fp32", no_generation=True,
+                  **FAST)
     assert off.manifest.generation is None and not (tmp_path / "b" / "generation").exists()
 
 
 def test_generation_decoder_only_bundle(model_zoo: Zoo, tmp_path: Path):
     result = convert(model_zoo.gpt2, out=tmp_path / "gpt2", precision="int8", **FAST)
-    generation = result.manifest.generation
+    generation = result.manifest.to_json()["generation"]
     assert generation["split"] == {**generation["split"], "kind": "decoder-only",
                                    "files": {"decoder": "model.onnx"}}
     fp32 = next(v for v in generation["variants"] if v["name"] == BASELINE)
@@ -128,12 +127,12 @@ def test_generation_keeps_graphs_cpu_cannot_run_out_of_the_bundle(model_zoo: Zoo
     # onnxruntime's optimizer fuses T5's position bias into RelativePositionBias, which has
     # no CPU kernel: the fusion is recorded as skipped and the graphs stay as exported.
     result = convert(model_zoo.t5, out=tmp_path / "t5", precision="int8", **FAST)
-    generation = result.manifest.generation
+    generation = result.manifest.to_json()["generation"]
     variants = {v["name"]: v for v in generation["variants"]}
     assert variants[BASELINE]["greedy_identical"] == 1.0
     assert "fp32-fused" not in variants
     assert any("fused no sub-graph" in note for note in generation["notes"])
-    skipped = variants["int8"]["recipe"]["steps"]["encoder"][0]
+    skipped = variants["int8"]["recipe"][0]["steps"]["encoder"][0]
     assert "does not run on CPU" in skipped["skipped"]
     assert verify(tmp_path / "t5").ok
 
@@ -141,47 +140,54 @@ def test_generation_keeps_graphs_cpu_cannot_run_out_of_the_bundle(model_zoo: Zoo
 def test_generation_int8_of_a_merged_decoder_is_rebuilt_from_its_pair(model_zoo: Zoo,
                                                                          tmp_path: Path):
     result = convert(model_zoo.marian, out=tmp_path / "marian", precision="int8", **FAST)
-    generation = result.manifest.generation
+    generation = result.manifest.to_json()["generation"]
     variants = {v["name"]: v for v in generation["variants"]}
     assert {"int8", "int8-decoder"} <= set(variants), generation["notes"]
-    assert variants["int8"]["recipe"]["steps"]["decoder"][-1] == {"pass": "merge_decoders"}
+    assert variants["int8"]["recipe"][0]["steps"]["decoder"][-1] == {"pass": "merge_decoders"}
     assert variants[BASELINE]["greedy_identical"] == 1.0
 
 
-def _variant(name: str, greedy: float, beam: float = 1.0, scores: TextScores | None = None,
-             tokens_per_s: float = 100.0) -> GenerationVariant:
-    return GenerationVariant(
-        name=name, description="", files={}, sha256={}, size_bytes=0,
-        precision="fp32" if name == BASELINE else "int8", recipe={},
-        greedy_identical=greedy, beam_identical=beam, scores=scores,
-        latency={"tokens_per_s": tokens_per_s},
+def _variant(name: str, greedy: float, beam: float = 1.0, tokens_per_s: float = 100.0,
+             failures: tuple[str, ...] = ()) -> VariantRecord:
+    precision = "fp32" if name == BASELINE else "int8"
+    return VariantRecord(
+        name=name, file=f"generation/{name}", sha256="", precision=precision, device="cpu",
+        budget=DEFAULT_BUDGETS[precision], parity=(), failures=failures,
+        files={"decoder": f"generation/{name}/model.onnx"},
+        greedy_identical=greedy, beam_identical=beam, latency={"tokens_per_s": tokens_per_s},
     )
 
 
+def _judge(variant: VariantRecord, budget: ParityBudget, original: TextScores | None,
+           metric: str | None, scores: TextScores | None = None) -> tuple[str, ...]:
+    return generation_failures(greedy=variant.greedy_identical or 0.0,
+                               beam=variant.beam_identical or 0.0,
+                               exact=variant.name == BASELINE, budget=budget, scores=scores,
+                               original=original, metric=metric)
+
+
 def test_judge_holds_fp32_to_token_identity():
-    budget = GenerationBudget()
-    assert not _judge(_variant(BASELINE, 1.0, 0.98), budget, None, None).failures
-    failures = _judge(_variant(BASELINE, 0.99, 0.97), budget, None, None).failures
+    budget = DEFAULT_BUDGETS[BASELINE]
+    assert not _judge(_variant(BASELINE, 1.0, 0.98), budget, None, None)
+    failures = _judge(_variant(BASELINE, 0.99, 0.97), budget, None, None)
     assert len(failures) == 2 and "greedy outputs identical 99.0%" in failures[0]
 
 
 def test_judge_gates_int8_on_the_task_metric_or_identity_without_labels():
-    budget = GenerationBudget(max_metric_drop=0.01)
+    budget = DEFAULT_BUDGETS["int8"]
     original = TextScores(token_agreement=0.90, exact_match=0.8, chrf=80.0)
     within = TextScores(token_agreement=0.895, exact_match=0.8, chrf=79.0)
     beyond = TextScores(token_agreement=0.88, exact_match=0.8, chrf=79.0)
-    assert not _judge(_variant("int8", 0.5, scores=within), budget, original,
-                      "token_agreement").failures
+    assert not _judge(_variant("int8", 0.5), budget, original, "token_agreement", within)
     assert "token_agreement dropped" in _judge(
-        _variant("int8", 0.99, scores=beyond), budget, original, "token_agreement"
-    ).failures[0]
-    assert "no labels" in _judge(_variant("int8", 0.8), budget, None, None).failures[0]
+        _variant("int8", 0.99), budget, original, "token_agreement", beyond
+    )[0]
+    assert "no labels" in _judge(_variant("int8", 0.8), budget, None, None)[0]
 
 
 def test_choose_fastest_within_budget_never_slower_than_fp32():
     fp32 = _variant(BASELINE, 1.0, tokens_per_s=100.0)
-    fast_failing = _variant("int8", 0.5, tokens_per_s=300.0)
-    fast_failing = GenerationVariant(**{**fast_failing.__dict__, "failures": ("too lossy",)})
+    fast_failing = _variant("int8", 0.5, tokens_per_s=300.0, failures=("too lossy",))
     slower = _variant("int8-decoder", 1.0, tokens_per_s=90.0)
     chosen, decided = _choose([fp32, fast_failing, slower])
     assert chosen == BASELINE

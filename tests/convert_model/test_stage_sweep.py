@@ -1,4 +1,4 @@
-"""The sweep stage in the pipeline: on by default, configurable, off with sweep=None."""
+"""The sweep stage in the pipeline: on by default, configurable, off with sweep="off"."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import pytest
 from benchmarks.latency import LatencyConfig
 from benchmarks.sweep import SweepConfig
 from convert_model import convert, verify
-from convert_model.cli import _sweep_config
 from convert_model.core.errors import UsageError
-from convert_model.pipeline import DEFAULT_SWEEP
-from convert_model.stage_sweep import (
+from convert_model.options import options_from
+from convert_model.stages.sweep import (
     TABULAR_SWEEP,
     input_axes,
     max_seq_len,
@@ -57,7 +56,7 @@ def test_convert_sweeps_a_module_without_sequence_axis_over_batch_only(
 
 def test_convert_without_sweep_still_writes_the_reports(model_zoo: Zoo, tmp_path: Path):
     out = tmp_path / "b"
-    result = convert(model_zoo.custom_safetensors, out=out, sweep=None, **_custom(model_zoo))
+    result = convert(model_zoo.custom_safetensors, out=out, sweep="off", **_custom(model_zoo))
     report = json.loads((out / "report.json").read_text())
     assert report["sweep"] is None and report["variants"][0]["footprint"] is None
     assert set(report["plots"]) == {"parity"}
@@ -82,12 +81,12 @@ def test_input_axes_keeps_named_dims_only():
 
 def test_sweep_config_gives_trees_batch_1_and_1000_when_no_sweep_was_asked_for():
     tree, torch_model = SimpleNamespace(framework="xgboost"), SimpleNamespace(framework="torch")
-    assert sweep_config(DEFAULT_SWEEP, tree) is TABULAR_SWEEP  # type: ignore[arg-type]
+    assert sweep_config("auto", tree) is TABULAR_SWEEP  # type: ignore[arg-type]
     assert TABULAR_SWEEP.batch_sizes == (1, 1000)
-    assert sweep_config(DEFAULT_SWEEP, torch_model) is DEFAULT_SWEEP  # type: ignore[arg-type]
+    assert sweep_config("auto", torch_model) == SweepConfig()  # type: ignore[arg-type]
     asked = SweepConfig(batch_sizes=(1, 4, 16))  # equal to the default, but asked for
     assert sweep_config(asked, tree) is asked  # type: ignore[arg-type]
-    assert sweep_config(None, tree) is None  # type: ignore[arg-type]
+    assert sweep_config("off", tree) is None  # type: ignore[arg-type]
 
 
 def test_sweep_feed_tiles_trees_from_their_adversarial_rows_and_others_from_batch_1():
@@ -101,15 +100,20 @@ def test_sweep_feed_tiles_trees_from_their_adversarial_rows_and_others_from_batc
     assert sweep_feed(torch_model, original) is head  # type: ignore[arg-type]
 
 
+def _sweep_option(text: object) -> object:
+    return options_from({} if text is None else {"sweep": text}).sweep
+
+
 def test_cli_sweep_option_parses_points_and_off():
-    assert _sweep_config(None) is DEFAULT_SWEEP
-    assert _sweep_config("off") is None
-    parsed = _sweep_config("1,8:32,256")
-    assert parsed is not None
+    assert _sweep_option(None) == "auto"
+    assert _sweep_option("off") == "off"
+    parsed = _sweep_option("1,8:32,256")
+    assert isinstance(parsed, SweepConfig)
     assert parsed.batch_sizes == (1, 8) and parsed.seq_lens == (32, 256)
-    only_batches = _sweep_config("2,4")
-    assert only_batches is not None and only_batches.seq_lens == SweepConfig().seq_lens
-    with pytest.raises(UsageError, match="--sweep must be 'off' or like"):
-        _sweep_config("1,x")
+    only_batches = _sweep_option("2,4")
+    assert isinstance(only_batches, SweepConfig)
+    assert only_batches.seq_lens == SweepConfig().seq_lens
+    with pytest.raises(UsageError, match="--sweep: must be 'auto', 'off' or like"):
+        _sweep_option("1,x")
     with pytest.raises(UsageError, match="batch_sizes must"):
-        _sweep_config("0")
+        _sweep_option("0")

@@ -13,7 +13,7 @@ from tests.optimizers.conftest import min_cosine, run
 
 
 def _m(name, p50, failures=(), device="cpu", precision="int8"):
-    return Measured(name=name, precision=precision, device=device, failures=failures, p50_ms=p50)
+    return Measured(name=name, precision=precision, device=device, failures=failures, cost=p50)
 
 
 def test_choose_fastest_within_budget():
@@ -115,14 +115,14 @@ def test_exclusion_restores_budget_that_plain_int8_misses(outlier_onnx: Path, tm
 
 def test_choose_breaks_a_timing_tie_by_accuracy():
     decision = choose([
-        Measured(name="fp32", precision="fp32", device="cpu", failures=(), p50_ms=60.0,
+        Measured(name="fp32", precision="fp32", device="cpu", failures=(), cost=60.0,
                  accuracy=0.77),
-        Measured(name="cpu-int8", precision="int8", device="cpu", failures=(), p50_ms=24.15,
+        Measured(name="cpu-int8", precision="int8", device="cpu", failures=(), cost=24.15,
                  accuracy=0.765),
         Measured(name="cpu-int8-plain-per-tensor", precision="int8", device="cpu", failures=(),
-                 p50_ms=24.18, accuracy=0.770),
+                 cost=24.18, accuracy=0.770),
         Measured(name="cpu-int8-plain", precision="int8", device="cpu", failures=(),
-                 p50_ms=26.0, accuracy=0.771),
+                 cost=26.0, accuracy=0.771),
     ], device="cpu", baseline="fp32")
     assert decision.recommended == "cpu-int8-plain-per-tensor"
     assert "within 3%" in decision.reasons["cpu-int8-plain-per-tensor"]

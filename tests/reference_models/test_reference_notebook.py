@@ -34,7 +34,7 @@ def test_parse_percent_splits_markdown_and_code_cells() -> None:
 
 def test_code_of_joins_the_code_cells_in_order() -> None:
     namespace: dict[str, int] = {}
-    exec(code_of(parse_percent(SOURCE)), namespace)  # noqa: S102
+    exec(code_of(parse_percent(SOURCE)), namespace)
     assert namespace["y"] == 2
 
 

@@ -49,7 +49,7 @@ def test_reference_model_converts_with_parity(name: str, built: Callable[[str], 
     reference = built(name)
     monkeypatch.setenv("CONVERT_MODEL_CACHE", str(reference_home))
     out = tmp_path / "bundle"
-    result = convert(f"reference:{name}", out=out, latency=FAST, sweep=None,
+    result = convert(f"reference:{name}", out=out, latency=FAST, sweep="off",
                      **PARITY_OPTIONS[name])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "pass", result.failures

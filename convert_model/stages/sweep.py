@@ -1,4 +1,4 @@
-"""The pipeline's sweep stage: the original and every CPU variant over batch sizes and lengths.
+"""Stage 5a: the original and every CPU variant over batch sizes and lengths; footprints.
 
 Orchestration only: the sweep and the footprint are measured by ``benchmarks.sweep`` and
 ``benchmarks.footprint``. It runs before the choice, while every variant's file is still in
@@ -7,39 +7,34 @@ the staging folder (the choice deletes the files of variants it does not keep).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from benchmarks.sweep import (
-    ORIGINAL,
-    SweepConfig,
-    SweepResult,
-    plan_points,
-    point_inputs,
-    run_sweep,
-)
-from convert_model.pipeline import DEFAULT_SWEEP
-from convert_model.progress import Progress
-from convert_model.stages import NOT_KEPT, Original, latency_feed, ort_runner
+from benchmarks.original import Original
+from benchmarks.sweep import ORIGINAL, SweepConfig, plan_points, point_inputs, run_sweep
+from convert_model.options import SweepSetting
+from convert_model.state import ConversionState
 from converters.export_tabular import TABULAR
+from converters.onnx_graph import runner
 from converters.types import Inputs, LoadedModel, TensorSpec
 
 _POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
 TABULAR_SWEEP = SweepConfig(batch_sizes=(1, 1000))
-"""Trees score one edit as it happens or a table of them in a batch job (issue 8)."""
+"""Trees score one edit as it happens or a table of them in a batch job."""
 
 
-def sweep_config(requested: SweepConfig | None, loaded: LoadedModel) -> SweepConfig | None:
-    """The sweep to run: the one asked for, or, when none was, the default for this model.
+def sweep_config(setting: SweepSetting, loaded: LoadedModel) -> SweepConfig | None:
+    """The sweep to run: the one asked for; under ``auto`` the default for this kind of model.
 
-    Trees get batch 1 and 1,000 (their inputs have no sequence axis); every other model
-    the default.
+    Trees get batch 1 and 1,000 (their inputs have no sequence axis); every other model the
+    default points. ``off`` is None.
     """
-    if requested is DEFAULT_SWEEP and loaded.framework in TABULAR:
-        return TABULAR_SWEEP
-    return requested
+    if isinstance(setting, SweepConfig):
+        return setting
+    if setting == "off":
+        return None
+    return TABULAR_SWEEP if loaded.framework in TABULAR else SweepConfig()
 
 
 def sweep_feed(loaded: LoadedModel, original: Original) -> Inputs:
@@ -51,7 +46,7 @@ def sweep_feed(loaded: LoadedModel, original: Original) -> Inputs:
     """
     if loaded.framework in TABULAR:
         return max(original.examples, key=lambda feed: len(next(iter(feed.values()))))
-    return latency_feed(original)
+    return original.latency_feed()
 
 
 def max_seq_len(loaded: LoadedModel) -> int | None:
@@ -69,56 +64,41 @@ def input_axes(inputs: Sequence[TensorSpec]) -> dict[str, dict[int, str]]:
     return {t.name: {i: d for i, d in enumerate(t.dims) if isinstance(d, str)} for t in inputs}
 
 
-def measure_sweep(
-    records: Sequence[Any],
-    folder: Path,
-    loaded: LoadedModel,
-    inputs: Sequence[TensorSpec],
-    original: Original,
-    options: Any,
-    threads: int,
-    progress: Progress,
-) -> SweepResult | None:
-    """Sweep the original and every runnable CPU variant; then each graph's footprint.
-
-    Returns None when ``options.sweep`` is None (the sweep is switched off).
-    """
+def run(state: ConversionState) -> ConversionState:
+    """Sweep the original and every runnable CPU variant; then each graph's footprint."""
     from benchmarks.footprint import measure_footprint
 
-    config = sweep_config(options.sweep, loaded)
+    loaded, progress = state.model, state.progress
+    config = sweep_config(state.options.sweep, loaded)
     if config is None:
-        return None
-    base = sweep_feed(loaded, original)
-    axes = input_axes(inputs)
+        return state
+    base = sweep_feed(loaded, state.reference)
+    axes = input_axes(state.exported.inputs)
     limit = max_seq_len(loaded)
-    graphs = {
-        r.name: folder / r.file
-        for r in records
-        if r.device == options.device and r.file != NOT_KEPT
-    }
+    graphs = {r.name: state.staging / r.file for r in state.records
+              if r.device == state.options.device and r.kept}
     runners: dict[str, Callable[[Any], object]] = {ORIGINAL: loaded.run}
-    runners.update({name: ort_runner(path, threads) for name, path in graphs.items()})
+    runners.update({name: runner(path, state.threads) for name, path in graphs.items()})
     points = plan_points(config, axes, limit)
     with progress.bar(len(points), "sweep") as bar:
-        result = run_sweep(
-            runners, base, axes, config, threads=threads, max_seq_len=limit, on_point=bar.advance
-        )
+        result = run_sweep(runners, base, axes, config, threads=state.threads,
+                           max_seq_len=limit, on_point=bar.advance)
     for point in result.points:
         for name, error in point.errors.items():
-            progress.note(
-                f"sweep: {name} cannot run batch {point.batch_size}, seq {point.seq_len}: {error}"
-            )
+            state.log(f"sweep: {name} cannot run batch {point.batch_size}, seq {point.seq_len}: "
+                      f"{error}")
     if not config.footprint:
-        return result
+        return replace(state, sweep=result)
     first = point_inputs(base, axes, 1, None)
     largest = point_inputs(base, axes, *points[-1]) if points else first
-    footprints, errors = {}, {}
+    footprints: dict[str, Any] = {}
+    errors: Mapping[str, str] = {}
     with progress.bar(len(graphs), "cold start and memory") as bar:
         for name, path in graphs.items():
             try:
-                footprints[name] = measure_footprint(path, first, largest, threads)
+                footprints[name] = measure_footprint(path, first, largest, state.threads)
             except RuntimeError as e:
-                errors[name] = str(e)
-                progress.note(f"{name}: {e}")
+                errors = {**errors, name: str(e)}
+                state.log(f"{name}: {e}")
             bar.advance(name)
-    return replace(result, footprints=footprints, footprint_errors=errors)
+    return replace(state, sweep=replace(result, footprints=footprints, footprint_errors=errors))

@@ -1,0 +1,54 @@
+"""Stage 4: build every candidate variant and measure its parity."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from convert_model.bundle.manifest import VariantRecord
+from convert_model.core.errors import OptimizationError, summary
+from convert_model.stages.preparation import calibration_batches, fuse_config_for
+from convert_model.stages.records import failed_record, measure_parity
+from convert_model.state import ConversionState
+from converters.export_tabular import TABULAR
+
+
+def build_variants(state: ConversionState) -> list[VariantRecord]:
+    """Build each candidate preset and measure its parity; failures are recorded, not raised."""
+    from optimizers.fuse import ort_model_type
+    from optimizers.presets import build, candidates, get_preset
+
+    loaded, options, original = state.model, state.options, state.reference
+    fuse_config = fuse_config_for(loaded)
+    calibration = calibration_batches(options, original, loaded.input_names)
+    names = candidates(options.precision, options.preset, tabular=loaded.framework in TABULAR,
+                       transformer=ort_model_type(fuse_config.model_type) is not None)
+    records = []
+    for name in names:
+        preset = get_preset(name)
+        budget = options.budgets[preset.precision]
+        try:
+            variant = build(preset, state.exported.path, state.staging, fuse_config, calibration)
+            record = measure_parity(variant, state.staging, original, budget, state.threads,
+                                    options.eval.batch_size)
+        except OptimizationError as e:
+            state.log(f"{name}: {e}")
+            records.append(failed_record(name, preset.precision, preset.device, budget, str(e)))
+            continue
+        except Exception as e:  # noqa: BLE001  e.g. an fp16 kernel missing on this CPU
+            message = f"cannot run on this machine's onnxruntime: {summary(e)}"
+            state.log(f"{name}: {message}")
+            records.append(failed_record(name, preset.precision, preset.device, budget, message))
+            continue
+        fusions = record.details.get("fusions")
+        state.log(
+            f"{name}: {'within budget' if record.passed else 'outside budget'}"
+            + (f", task metric {record.task_metric:.4f}" if record.task_metric is not None else "")
+            + (f", fusions {dict(fusions)}" if fusions else "")
+        )
+        records.append(record)
+    return records
+
+
+def run(state: ConversionState) -> ConversionState:
+    """fp32 plus every candidate preset, each measured."""
+    return replace(state, records=(*state.records, *build_variants(state)))
