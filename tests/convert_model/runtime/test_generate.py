@@ -23,7 +23,7 @@ from converters.export_generation import export_generation
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-RUNTIME = Path(__file__).resolve().parents[2] / "convert_model" / "runtime"
+RUNTIME = Path(__file__).resolve().parents[3] / "convert_model" / "runtime"
 VOCAB = 128
 STD = 0.5  # wide enough init that tiny models' tokens depend on their inputs
 LENGTHS = (7, 4, 2)  # a padded batch: rows of different lengths
