@@ -99,7 +99,7 @@ def _build_all(state: ConversionState, graphs: GenerationGraphs,
             budget=state.options.budgets[recipe.precision], parity=(), failures=(),
             size_bytes=sum(p.stat().st_size for p in built.files.values()),
             recipe=({"presets": dict(recipe.presets), "steps": built.steps},),
-            details={"sha256": each},
+            details={"sha256": {role: each[path] for role, path in files.items()}},
         ))
     return variants, notes
 
