@@ -466,10 +466,12 @@ def _write(
     )
     # The reports go into the bundle too, so they are hashed before the manifest is written.
     from benchmarks.report import write_reports
+    from convert_model.bundle.deploy import write_deployment
     from convert_model.bundle.model_card import write_model_card
 
     report = write_reports(staging, manifest, sweep)
     write_model_card(staging, report)
+    write_deployment(staging, manifest)  # serving/, Dockerfile, InferenceService; hashed below
     manifest = replace(manifest, files=_hash_files(staging))
     write_manifest(staging, manifest)
     return manifest

@@ -129,8 +129,11 @@ def _tensors(items: Any, where: str) -> tuple[Tensor, ...]:
 
 def read_bundle(folder: Path) -> BundleInfo:
     """Read the bundle in ``folder``; raise BundleReadError naming a missing or bad file."""
-    folder = Path(folder)
-    manifest = _json(folder / MANIFEST, required=True)
+    return bundle_info(Path(folder), _json(Path(folder) / MANIFEST, required=True))
+
+
+def bundle_info(folder: Path, manifest: Mapping[str, Any]) -> BundleInfo:
+    """The facts of a bundle folder whose manifest is ``manifest`` (written or not yet)."""
     recommended = manifest.get("recommended")
     variants = {v.get("name"): v for v in manifest.get("variants") or []}
     chosen = variants.get(recommended) or variants.get("fp32")

@@ -357,12 +357,15 @@ def register_kind(entry: KindEntry, *, before: str | None = None) -> None:
     KINDS.insert(names.index(before) if before in names else len(KINDS), entry)
 
 
+def kind_name(info: BundleInfo) -> str:
+    """The name of the first kind in the table that applies to the bundle."""
+    return next(e.name for e in KINDS if e.applies(info))  # "tensor" always applies
+
+
 def choose_kind(info: BundleInfo) -> Any:
     """The first kind in the table that applies to the bundle, built."""
-    for entry in KINDS:
-        if entry.applies(info):
-            return entry.build(info)
-    raise RuntimeError("no input kind applies; the tensor kind should always apply")
+    name = kind_name(info)
+    return next(e for e in KINDS if e.name == name).build(info)
 
 
 def _build_generation(info: BundleInfo) -> Any:

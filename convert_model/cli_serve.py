@@ -1,0 +1,209 @@
+"""``convert-model serve OUT`` and ``convert-model verify OUT --server URL``.
+
+``serve`` runs the bundle's own predictor (``OUT/serving``) exactly as its container does:
+``python -m serving --bundle OUT`` from the bundle folder, replacing this process, so
+SIGTERM reaches the server and drains it. ``verify --server`` sends the stored check
+inputs over HTTP (v2 raw tensors) and compares the answers with the stored references by
+the same budgets as ``verify``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convert_model.core.errors import UsageError
+
+V2_TO_NUMPY = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT64": np.int64,
+               "INT32": np.int32, "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}
+
+
+def serve_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """The ``serve`` flags."""
+    p = parser_class(
+        prog="convert-model serve",
+        description="Start a KServe model server (v1, v2, /metrics) on a bundle, locally.",
+    )
+    p.add_argument("out", type=Path, help="bundle folder")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    p.add_argument("--name", help="model name in the URLs (default: the bundle's service name)")
+    p.add_argument("--threads", type=int,
+                   help="onnxruntime intra-op threads (default: the cgroup CPU quota)")
+    p.add_argument("--max-batch", type=int, default=32, help="rows per batch (default: 32)")
+    p.add_argument("--max-wait-ms", type=float, default=2.0,
+                   help="how long a short batch waits for more requests (default: 2)")
+    p.add_argument("--max-queue", type=int, default=256,
+                   help="rows queued before 503 + Retry-After (default: 256)")
+    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+                   help="largest request body (default: 8 MiB)")
+    return p
+
+
+def serve_command(out: Path, args: argparse.Namespace) -> list[str]:
+    """The command line the bundle's container runs, with these settings."""
+    from convert_model.bundle.deploy import service_name
+    from convert_model.bundle.manifest import read_manifest
+
+    out = Path(out)
+    if not (out / "serving" / "__main__.py").is_file():
+        raise UsageError(f"{out}: no serving/ predictor; convert it again with this version")
+    manifest = read_manifest(out)
+    name = args.name or service_name(manifest.to_json(), _report(out))
+    for flag in ("port", "max_batch", "max_queue", "max_body_bytes"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    command = [sys.executable, "-m", "serving", "--bundle", str(out.resolve()), "--name", name,
+               "--port", str(args.port), "--max-batch", str(args.max_batch),
+               "--max-wait-ms", str(args.max_wait_ms), "--max-queue", str(args.max_queue),
+               "--max-body-bytes", str(args.max_body_bytes)]
+    if args.threads is not None:
+        command += ["--threads", str(args.threads)]
+    return command
+
+
+def _report(out: Path) -> dict[str, Any]:
+    import json
+
+    path = out / "report.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def run_serve(argv: Sequence[str], parser_class: type[argparse.ArgumentParser]) -> int:
+    """Replace this process with the bundle's server (never returns on success)."""
+    args = serve_parser(parser_class).parse_args(argv)
+    command = serve_command(args.out, args)
+    print(f"serving {args.out} at http://127.0.0.1:{args.port} "
+          f"(v1 /v1/models/{command[command.index('--name') + 1]}:predict, v2, /metrics)",
+          flush=True)
+    os.chdir(args.out)  # the bundle's serving/ and runtime/ come first, as in the container
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def _v2_inputs(feed: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    names = {np.dtype(v): k for k, v in V2_TO_NUMPY.items()}
+    return [{"name": n, "datatype": names[a.dtype], "shape": list(a.shape),
+             "data": a.reshape(-1).tolist()} for n, a in feed.items()]
+
+
+def verify_server(out: Path, url: str, *, timeout: float = 60.0) -> list[str]:
+    """Send each stored check input to ``url`` (v2); every output outside the budget, one line.
+
+    Raises:
+        UsageError: when the server cannot be reached or answers with an error.
+    """
+    import httpx
+
+    from benchmarks.parity import compare, failures
+    from convert_model.bundle.deploy import service_name
+    from convert_model.bundle.manifest import read_manifest
+    from convert_model.bundle.verify import _load_sets
+
+    out = Path(out)
+    manifest = read_manifest(out)
+    variant = manifest.variant(manifest.recommended or "fp32")
+    base = url.rstrip("/")
+    problems: list[str] = []
+    with httpx.Client(timeout=timeout) as client:
+        try:
+            listed = client.get(f"{base}/v2/models").json().get("models") or []
+        except (httpx.HTTPError, ValueError) as e:
+            raise UsageError(f"--server {url}: cannot reach the server ({e})") from e
+        name = service_name(manifest.to_json(), _report(out))
+        name = name if name in listed else (listed[0] if len(listed) == 1 else name)
+        if manifest.generation is not None:
+            return verify_generation(out, base, name, dict(manifest.generation), client)
+        inputs = _load_sets(out / manifest.sample_inputs)
+        references = _load_sets(out / manifest.reference_outputs)
+        for check, (feed, reference) in enumerate(zip(inputs, references, strict=True)):
+            response = client.post(f"{base}/v2/models/{name}/infer",
+                                   json={"inputs": _v2_inputs(feed)})
+            if response.status_code != 200:
+                raise UsageError(f"--server {url}: check {check} answered "
+                                 f"{response.status_code}: {response.text[:300]}")
+            answered = {
+                o["name"]: np.asarray(o["data"], dtype=V2_TO_NUMPY[o["datatype"]]).reshape(
+                    o["shape"])
+                for o in response.json()["outputs"] if o["datatype"] in V2_TO_NUMPY
+            }
+            missing = sorted(set(reference) - set(answered))
+            if missing:
+                problems.append(f"check {check}: the server does not answer {missing}")
+                continue
+            got = {k: answered[k] for k in reference}
+            records = compare(reference, got, check)
+            problems.extend(f"server ({variant.name}) check {check}: {line}"
+                            for line in failures(records, variant.budget))
+    return problems
+
+
+def _pad_token(out: Path) -> int | None:
+    """The padding id the generation loop uses: pad_token_id, else the first EOS id."""
+    import json
+
+    for name in ("generation_config.json", "config.json"):
+        path = out / "generation" / name
+        if path.is_file():
+            config = json.loads(path.read_text(encoding="utf-8"))
+            pad = config.get("pad_token_id")
+            eos = config.get("eos_token_id")
+            eos = eos[0] if isinstance(eos, list) and eos else eos
+            return pad if isinstance(pad, int) else eos if isinstance(eos, int) else None
+    return None
+
+
+def _trim(sequence: list[int], pad: int | None) -> list[int]:
+    end = len(sequence)
+    while pad is not None and end > 1 and sequence[end - 1] == pad:
+        end -= 1
+    return sequence[:end]
+
+
+def verify_generation(out: Path, url: str, name: str, generation: dict[str, Any],
+                      client: Any) -> list[str]:
+    """Send the stored generation prompts (v1, greedy); compare with the original's tokens.
+
+    The recommended fp32 graphs must answer every prompt identically; a quantized variant
+    within its unlabelled budget (``min_identical_unlabelled``).
+    """
+    with np.load(out / "generation" / "check.npz", allow_pickle=False) as data:
+        ids, mask, expected = data["input_ids"], data["attention_mask"], data["greedy"]
+    instances = [{"input_ids": row[m.astype(bool)].tolist(), "parameters": {"num_beams": 1}}
+                 for row, m in zip(ids, mask, strict=True)]
+    response = client.post(f"{url}/v1/models/{name}:predict", json={"instances": instances})
+    if response.status_code != 200:
+        raise UsageError(f"--server {url}: answered {response.status_code}: "
+                         f"{response.text[:300]}")
+    pad = _pad_token(out)
+    same = sum(
+        _trim(got["sequences"], pad) == _trim(want, pad)
+        for got, want in zip(response.json()["predictions"], expected.tolist(), strict=True)
+    )
+    share = same / len(expected)
+    recommended = generation.get("recommended")
+    bar = 1.0 if recommended == "fp32" else float(
+        generation.get("budget", {}).get("min_identical_unlabelled", 0.9))
+    if share < bar:
+        return [f"server (generation {recommended}): {share:.1%} of greedy outputs identical to "
+                f"the original's, below {bar:.0%}"]
+    return []
+
+
+def run_verify_server(out: Path, url: str) -> int:
+    """Print the outcome of ``verify_server``; 0 when every answer is within budget."""
+    problems = verify_server(out, url)
+    if problems:
+        print(f"{out}: verification through {url} failed", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"{out}: ok through {url} (answers within budget of the stored references)")
+    return 0
