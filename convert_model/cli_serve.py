@@ -31,6 +31,7 @@ def serve_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argume
         description="Start a KServe model server (v1, v2, /metrics) on a bundle, locally.",
     )
     p.add_argument("out", type=Path, help="bundle folder")
+    p.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
     p.add_argument("--name", help="model name in the URLs (default: the bundle's service name)")
     p.add_argument("--threads", type=int,
@@ -61,7 +62,7 @@ def serve_command(out: Path, args: argparse.Namespace) -> list[str]:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
     command = [sys.executable, "-m", "serving", "--bundle", str(out.resolve()), "--name", name,
-               "--port", str(args.port), "--max-batch", str(args.max_batch),
+               "--host", args.host, "--port", str(args.port), "--max-batch", str(args.max_batch),
                "--max-wait-ms", str(args.max_wait_ms), "--max-queue", str(args.max_queue),
                "--max-body-bytes", str(args.max_body_bytes)]
     if args.threads is not None:
@@ -80,7 +81,7 @@ def run_serve(argv: Sequence[str], parser_class: type[argparse.ArgumentParser]) 
     """Replace this process with the bundle's server (never returns on success)."""
     args = serve_parser(parser_class).parse_args(argv)
     command = serve_command(args.out, args)
-    print(f"serving {args.out} at http://127.0.0.1:{args.port} "
+    print(f"serving {args.out} at http://{args.host}:{args.port} "
           f"(v1 /v1/models/{command[command.index('--name') + 1]}:predict, v2, /metrics)",
           flush=True)
     os.chdir(args.out)  # the bundle's serving/ and runtime/ come first, as in the container

@@ -9,12 +9,33 @@ What a container runs (``python -m serving --bundle /mnt/models``) and what
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def listening_on(host: str) -> Iterator[None]:
+    """KServe's REST server binds 0.0.0.0 unconditionally; bind ``host`` while it runs."""
+    import kserve.model_server as model_server
+
+    original: Any = model_server.RESTServer
+
+    class BoundServer(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host
+
+    model_server.RESTServer = BoundServer  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        model_server.RESTServer = original  # type: ignore[misc]
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -29,6 +50,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help="bundle folder (default: the folder holding serving/)")
     p.add_argument("--name", default=os.environ.get("MODEL_NAME", "model"),
                    help="model name in the URLs (default: $MODEL_NAME or 'model')")
+    p.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104  a pod
+                   help="address to listen on (default: all, as a container needs)")
     p.add_argument("--port", type=int, default=_env_int("PORT", 8080))
     p.add_argument("--threads", type=int, default=_env_int("SERVING_THREADS", None),
                    help="onnxruntime intra-op threads (default: the cgroup CPU quota)")
@@ -67,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
     # Load beside the starting server: /v2/health/ready answers 503 until the warm-up ran.
     threading.Thread(target=model.load, name="load", daemon=True).start()
-    server.start([])
+    with listening_on(args.host):
+        server.start([])
 
 
 if __name__ == "__main__":
