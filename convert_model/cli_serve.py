@@ -147,23 +147,20 @@ def verify_server(out: Path, url: str, *, timeout: float = 60.0) -> list[str]:
 
 
 def _pad_token(out: Path) -> int | None:
-    """The padding id the generation loop uses: pad_token_id, else the first EOS id."""
+    """``pad_token_id`` of the generation config, which the stored rows were trimmed of."""
     import json
 
     for name in ("generation_config.json", "config.json"):
         path = out / "generation" / name
         if path.is_file():
-            config = json.loads(path.read_text(encoding="utf-8"))
-            pad = config.get("pad_token_id")
-            eos = config.get("eos_token_id")
-            eos = eos[0] if isinstance(eos, list) and eos else eos
-            return pad if isinstance(pad, int) else eos if isinstance(eos, int) else None
+            pad = json.loads(path.read_text(encoding="utf-8")).get("pad_token_id")
+            return pad if isinstance(pad, int) else None
     return None
 
 
 def _trim(sequence: list[int], pad: int | None) -> list[int]:
     end = len(sequence)
-    while pad is not None and end > 1 and sequence[end - 1] == pad:
+    while pad is not None and end > 0 and sequence[end - 1] == pad:
         end -= 1
     return sequence[:end]
 
@@ -177,17 +174,19 @@ def verify_generation(out: Path, url: str, name: str, generation: dict[str, Any]
     """
     with np.load(out / "generation" / "check.npz", allow_pickle=False) as data:
         ids, mask, expected = data["input_ids"], data["attention_mask"], data["greedy"]
-    instances = [{"input_ids": row[m.astype(bool)].tolist(), "parameters": {"num_beams": 1}}
-                 for row, m in zip(ids, mask, strict=True)]
+    prompts = [row[m.astype(bool)].tolist() for row, m in zip(ids, mask, strict=True)]
+    instances = [{"input_ids": p, "parameters": {"num_beams": 1}} for p in prompts]
     response = client.post(f"{url}/v1/models/{name}:predict", json={"instances": instances})
     if response.status_code != 200:
         raise UsageError(f"--server {url}: answered {response.status_code}: "
                          f"{response.text[:300]}")
     pad = _pad_token(out)
-    same = sum(
-        _trim(got["sequences"], pad) == _trim(want, pad)
-        for got, want in zip(response.json()["predictions"], expected.tolist(), strict=True)
-    )
+    encoder_decoder = generation.get("split", {}).get("kind") == "encoder-decoder"
+    same = 0
+    for prompt, got, want in zip(prompts, response.json()["predictions"], expected.tolist(),
+                                 strict=True):
+        new = got["sequences"][1 if encoder_decoder else len(prompt):]  # as stored: new tokens
+        same += _trim(new, pad) == [t for t in want if t != -1]
     share = same / len(expected)
     recommended = generation.get("recommended")
     bar = 1.0 if recommended == "fp32" else float(

@@ -148,7 +148,7 @@ class BundleModel(kserve.Model):
                 raise RequestError(f"inputs do not match their shapes or datatypes ({e})") from e
             if not arrays:
                 raise RequestError("the request has no inputs")
-            raw = set(arrays) <= set(self.tensors.names)
+            raw = self.kind.name != "generation" and set(arrays) <= set(self.tensors.names)
             items: list[Item] | None = None if raw else self.kind.parse_v2(arrays)
             if items is None:
                 items = [self.tensors.check(arrays, batched=True)]
