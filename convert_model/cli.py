@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from convert_model.bundle.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-SUBCOMMANDS = ("verify", "compare", "references")
+SUBCOMMANDS = ("verify", "compare", "references", "serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +76,7 @@ def _verify_parser() -> argparse.ArgumentParser:
         help="also run the bundle on these inputs (one array per input); tabular bundles "
         "check the feature count against the input schema",
     )
+    p.add_argument("--server", metavar="URL", help="also send the check inputs to this server")
     return p
 
 
@@ -175,6 +176,9 @@ def _run_verify(argv: Sequence[str]) -> int:
     result = verify(args.out)
     if result.ok and args.data is not None:
         result = check_data(args.out, args.data)
+    if result.ok and args.server:
+        from convert_model.cli_serve import run_verify_server
+        return run_verify_server(args.out, args.server)
     if result.ok:
         print(
             f"{args.out}: ok ({len(result.manifest.files)} files, "
@@ -209,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "verify":
             return _run_verify(argv[1:])
+        if argv and argv[0] == "serve":
+            from convert_model.cli_serve import run_serve
+            return run_serve(argv[1:], _Parser)
         if argv and argv[0] == "compare":
             return _run_compare(argv[1:])
         if argv and argv[0] in ("references", "--list-references"):

@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORE = "convert_model.core"
 RUNTIME = "convert_model.runtime"
+SERVING = "convert_model.serving"
 BUNDLE = "convert_model.bundle"
 TRUNK = "convert_model"
 
@@ -23,13 +24,17 @@ ALLOWED: dict[str, set[str]] = {
     CORE: set(),
     # Bundle code, copied into bundles: numpy + onnxruntime only.
     RUNTIME: set(),
+    # Bundle code: the KServe predictor (numpy, onnxruntime, tokenizers, kserve; it loads
+    # the bundle's own runtime/ copy from the bundle folder).
+    SERVING: set(),
     "converters": {CORE, RUNTIME},
     "optimizers": {CORE},
     "benchmarks": {CORE, RUNTIME, "converters"},
     "reference_models": {CORE, "benchmarks"},
-    BUNDLE: {CORE, RUNTIME, "benchmarks", "converters"},
+    BUNDLE: {CORE, RUNTIME, SERVING, "benchmarks", "converters"},
     # The trunk: options, state, stages, pipeline, CLI. It orchestrates every room.
-    TRUNK: {CORE, RUNTIME, BUNDLE, "converters", "optimizers", "benchmarks", "reference_models"},
+    TRUNK: {CORE, RUNTIME, SERVING, BUNDLE, "converters", "optimizers", "benchmarks",
+            "reference_models"},
 }
 DRIVERS = ("benchmarks.suite", "benchmarks.compare_optimum", "benchmarks.conftest",
            "benchmarks.test_")

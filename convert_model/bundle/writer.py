@@ -102,6 +102,7 @@ def write_bundle(
 ) -> Manifest:
     """Write everything but the graphs (already in ``folder``) and return the manifest."""
     from benchmarks.report import write_reports
+    from convert_model.bundle.deploy import write_deployment
     from convert_model.bundle.model_card import write_model_card
 
     for file in loaded.files_to_copy:
@@ -140,6 +141,7 @@ def write_bundle(
     # The reports go into the bundle too, so they are hashed before the manifest is written.
     report = write_reports(folder, manifest, sweep)
     write_model_card(folder, report)
+    write_deployment(folder, manifest)  # serving/, Dockerfile, InferenceService; hashed below
     manifest = replace(manifest, files=hash_files(folder))
     write_manifest(folder, manifest)
     return manifest
