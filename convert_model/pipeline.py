@@ -30,6 +30,7 @@ from convert_model.bundle.manifest import (
 from convert_model.core.errors import ParityError, UsageError
 from convert_model.core.hashing import sha256_file, sha256_files
 from convert_model.core.quiet import quiet
+from convert_model.core.timing_slot import timing_slot
 from convert_model.progress import Progress
 
 TARGETS = ("onnx",)
@@ -302,7 +303,8 @@ def convert(
             records = stages.recover_int8(
                 records, graph.path, staging, loaded, original, options, threads, progress.note
             )
-        with progress.stage(f"measure latency ({threads} threads) and choose"):
+        # timing_slot: a fleet lets one conversion per node time at once (convert_model/fleet).
+        with timing_slot(), progress.stage(f"measure latency ({threads} threads) and choose"):
             from convert_model.stage_sweep import measure_sweep
 
             sweep = measure_sweep(
@@ -315,7 +317,9 @@ def convert(
                 )
         generation = None
         if generative:
-            with progress.stage("generation: export with past key/values, check vs generate"):
+            with timing_slot(), progress.stage(
+                "generation: export with past key/values, check vs generate"
+            ):
                 generation = _generation(loaded, staging, options, threads, progress)
         with progress.stage(f"write bundle {out}"):
             manifest = _write(
