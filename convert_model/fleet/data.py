@@ -17,9 +17,11 @@ the two agree (tests/convert_model/fleet/test_data.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -106,17 +108,18 @@ class _Graphs:
     features: tuple[str, ...] | None  # tabular: CSV columns of the one input, in order
 
 
-def _graphs(bundle: Path) -> _Graphs:
+def _graphs(bundle: Path, candidate: Path | None) -> _Graphs:
     from convert_model.bundle.manifest import read_manifest
 
     manifest = read_manifest(bundle)
     fp32 = manifest.variant("fp32")
     chosen = manifest.variant(manifest.recommended) if manifest.recommended else fp32
+    variant = None if chosen.name == "fp32" else bundle / chosen.file
     schema = manifest.input_schema or {}
     return _Graphs(
         fp32=bundle / fp32.file,
-        variant=None if chosen.name == "fp32" else bundle / chosen.file,
-        variant_name=chosen.name,
+        variant=Path(candidate) if candidate is not None else variant,
+        variant_name=Path(candidate).name if candidate is not None else chosen.name,
         inputs={i["name"]: i["dtype"] for i in manifest.inputs},
         features=tuple(schema["features"]) if schema.get("features") else None,
     )
@@ -192,7 +195,8 @@ def _fold(batches: Sequence[Mapping[str, Any]]) -> tuple[OutputParity, ...]:
         weights = [b["rows"] for b in batches]
         top1 = None
         if start.top1_agreement is not None:
-            agreeing = sum(p.top1_agreement * w for p, w in zip(parts, weights, strict=True))
+            # Counts, not fractions, add up exactly: the result equals one mean over all rows.
+            agreeing = sum(round(p.top1_agreement * w) for p, w in zip(parts, weights, strict=True))
             top1 = float(agreeing / total)
         cosine = None
         if start.min_cosine is not None:
@@ -239,29 +243,52 @@ def _dataset(path: Path) -> Any:
     raise UsageError(f"{path}: Ray Data evaluation reads {', '.join(FORMATS)}, not {path.suffix}")
 
 
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Keep Ray Data's per-operator progress off the fleet's console (restored after)."""
+    import ray
+
+    context = ray.data.DataContext.get_current()
+    logger = logging.getLogger("ray.data")
+    bars, level = context.enable_progress_bars, logger.level
+    context.enable_progress_bars = False
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        context.enable_progress_bars = bars
+        logger.setLevel(level)
+
+
 def evaluate_with_ray_data(
     bundle: Path, data: Path, metric: str, output: str, *, threads: int = 1,
-    batch_size: int = 4096, concurrency: int = 1,
+    batch_size: int = 4096, concurrency: int = 1, candidate: Path | None = None,
 ) -> LargeEval:
-    """Stream ``data`` through the bundle on the running Ray instance; fold the figures."""
+    """Stream ``data`` through the bundle on the running Ray instance; fold the figures.
+
+    ``candidate`` judges another graph against fp32 instead of the recommended variant.
+    """
+    import ray
+
     from benchmarks.metrics import score
 
-    graphs = _graphs(Path(bundle))
-    scored = _dataset(Path(data)).map_batches(
-        BatchScorer,
-        fn_constructor_kwargs={"graphs": graphs, "output": output, "threads": threads},
-        batch_size=batch_size,
-        batch_format="numpy",
-        concurrency=concurrency,
-        num_cpus=threads,
-    )
+    graphs = _graphs(Path(bundle), candidate)
     summaries: list[dict[str, Any]] = []
     labels, fp32, variant = [], [], []
-    for batch in scored.iter_batches(batch_format="numpy", batch_size=None):
-        summaries += [json.loads(s) for s in batch["parity"] if s]
-        labels.append(batch["labels"])
-        fp32.append(batch["fp32"])
-        variant.append(batch["variant"])
+    with _quiet_ray_data():
+        scored = _dataset(Path(data)).map_batches(
+            BatchScorer,
+            fn_constructor_kwargs={"graphs": graphs, "output": output, "threads": threads},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
+            num_cpus=threads,
+        )
+        for batch in scored.iter_batches(batch_format="numpy", batch_size=None):
+            summaries += [json.loads(s) for s in batch["parity"] if s]
+            labels.append(batch["labels"])
+            fp32.append(batch["fp32"])
+            variant.append(batch["variant"])
     if not summaries:
         raise UsageError(f"{data}: no rows")
     all_labels = np.concatenate(labels)
@@ -275,27 +302,27 @@ def evaluate_with_ray_data(
 
 def evaluate_in_process(
     bundle: Path, data: Path, metric: str, output: str, *, threads: int = 1,
-    batch_size: int = 16,
+    batch_size: int = 16, candidate: Path | None = None,
 ) -> LargeEval:
     """The same figures in this process, with ``benchmarks``' eval reader and ``compare``."""
     from benchmarks.evaluate import EVAL_CHECK, load_eval_set, run_batched, task_score
     from converters import onnx_graph
 
-    graphs = _graphs(Path(bundle))
+    graphs = _graphs(Path(bundle), candidate)
     dtypes = {n: np.dtype(d) for n, d in graphs.inputs.items()}
     eval_set = load_eval_set(Path(data), metric, output, list(graphs.inputs), dtypes,
                              graphs.features)
     fp32_session = onnx_graph.session(graphs.fp32, threads)
     reference = run_batched(lambda f: onnx_graph.run(fp32_session, f), eval_set.inputs,
                             batch_size)
-    candidate = reference
+    outputs = reference
     if graphs.variant is not None:
         session = onnx_graph.session(graphs.variant, threads)
-        candidate = run_batched(lambda f: onnx_graph.run(session, f), eval_set.inputs,
-                                batch_size)
+        outputs = run_batched(lambda f: onnx_graph.run(session, f), eval_set.inputs,
+                              batch_size)
     return LargeEval(
         rows=eval_set.size, variant=graphs.variant_name, metric=metric, output=output,
         fp32_metric=task_score(eval_set, reference),
-        variant_metric=task_score(eval_set, candidate),
-        parity=tuple(compare(reference, candidate, EVAL_CHECK)), engine="in-process",
+        variant_metric=task_score(eval_set, outputs),
+        parity=tuple(compare(reference, outputs, EVAL_CHECK)), engine="in-process",
     )

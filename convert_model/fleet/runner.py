@@ -159,7 +159,7 @@ def run_fleet(
                 if row.status == "ok" and row.large_eval and "data" in row.large_eval:
                     log(f"       {name}: full eval set with Ray Data ({row.large_eval['data']})")
                     rows[name] = _large_eval(row, info["cpus"])
-                    log(f"       {name}: {rows[name].status} on the full set {rows[name].reason}")
+                    log(f"       {name}: {rows[name].status}, {rows[name].reason}")
         finally:
             remove_slots(run_id)
     report = FleetReport(
@@ -203,7 +203,9 @@ def _large_eval(row: FleetRow, cpus: float) -> FleetRow:
         row,
         status="gate-failed" if lines else row.status,
         reason=(f"full eval set vs fp32: {lines[0]}" if lines else
-                f"({figures.rows} rows: {figures.metric} fp32 {figures.fp32_metric:.4f}, "
-                f"{figures.variant} {figures.variant_metric:.4f})"),
+                f"full eval set ({figures.rows} rows): {figures.metric} "
+                + (f"{figures.fp32_metric:.4f}" if figures.variant == "fp32" else
+                   f"fp32 {figures.fp32_metric:.4f}, {figures.variant} "
+                   f"{figures.variant_metric:.4f}")),
         large_eval=figures.to_json(),
     )
