@@ -1,11 +1,13 @@
 """Fleet against one-after-another: wall time, and each model's speed-up in both runs.
 
-    python benchmarks/fleet_vs_solo.py FLEET.yaml OUT [--only a,b] [--set sweep=off]
+    python benchmarks/fleet_vs_solo.py FLEET.yaml OUT [--only a,b] [--set sweep=off] [--repeat N]
 
-Runs the fleet (``convert-model fleet``, a local Ray instance) into ``OUT/fleet``, then
-converts the same models with the same options one after another, each in its own
-process (``convert_model.convert``), into ``OUT/solo/NAME``; prints a Markdown table of
-the recommended variant's speed-up over the original in each run, and both wall times.
+Converts the models with the same options one after another, each in its own process
+(``convert_model.convert``, with its fleet thread count and ``OMP_NUM_THREADS`` as a Ray
+task gets it), into ``OUT/solo/NAME``, and as a fleet (``convert-model fleet``, a local
+Ray instance) into ``OUT/fleet``; ``--repeat`` alternates the order. Prints a Markdown
+table of the recommended variant's speed-up over the original in every run, and the wall
+times.
 Measures only: nothing here decides.
 """
 
@@ -55,11 +57,14 @@ def _run_fleet(fleet: Path) -> float:
     return time.perf_counter() - start
 
 
-def _run_solo(fleet: Path, names: list[str], out: Path) -> float:
+def _run_solo(fleet: Path, threads: dict[str, int], out: Path) -> float:
     start = time.perf_counter()
-    for name in names:
+    for name, count in threads.items():
+        # OMP_NUM_THREADS as Ray sets it for a task reserving `count` CPUs: the tree libraries'
+        # own predict (the original) sizes its OpenMP pool from it, not from --threads.
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(count)}
         subprocess.run([sys.executable, "-c", SOLO, str(fleet), name, str(out / "solo" / name)],
-                       check=False, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+                       check=False, env=env)
     return time.perf_counter() - start
 
 
@@ -81,31 +86,29 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma-separated model names")
     p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                    help="an option for every model, e.g. sweep=off")
-    p.add_argument("--first", choices=("solo", "fleet"), default="solo")
+    p.add_argument("--repeat", type=int, default=1, help="pairs of runs, order alternating")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     overrides = dict(item.split("=", 1) for item in args.set)
     fleet = _fleet_file(args.fleet, args.out, [n for n in args.only.split(",") if n], overrides)
     from convert_model.fleet.spec import load_fleet
 
-    names = [m.name for m in load_fleet(fleet).models]
-    walls = {}
-    for which in ((args.first, "fleet" if args.first == "solo" else "solo")):
-        walls[which] = (_run_solo(fleet, names, args.out) if which == "solo"
-                        else _run_fleet(fleet))
-    rows = json.loads((args.out / "fleet" / "fleet.json").read_text())["rows"]
-    node = {r["name"]: r for r in rows}
-    print("| model | fleet: recommended, speed-up | solo: recommended, speed-up | fleet/solo |"
-          "\n|---|---|---|---|")
-    for name in names:
-        f_name, f_speed = _speedup(args.out / "fleet" / name)
-        s_name, s_speed = _speedup(args.out / "solo" / name)
-        ratio = f"{f_speed / s_speed:.2f}" if f_speed and s_speed else "-"
-        waited = node.get(name, {}).get("timing_wait_s", 0.0)
-        print(f"| {name} | {f_name} {f_speed}x (waited {waited:.1f}s for the slot) | "
-              f"{s_name} {s_speed}x | {ratio} |")
-    print(f"\nwall: fleet {walls['fleet']:.1f}s, one after another {walls['solo']:.1f}s "
-          f"({len(names)} models, {os.cpu_count()} CPUs seen)")
+    threads = {m.name: m.threads for m in load_fleet(fleet).models}
+    walls: dict[str, list[float]] = {"solo": [], "fleet": []}
+    speedups: dict[tuple[str, str], list[str]] = {}
+    for index in range(args.repeat):
+        for which in (("solo", "fleet") if index % 2 == 0 else ("fleet", "solo")):
+            run = _run_solo(fleet, threads, args.out) if which == "solo" else _run_fleet(fleet)
+            walls[which].append(run)
+            for name in threads:
+                variant, speedup = _speedup(args.out / which / name)
+                speedups.setdefault((name, which), []).append(f"{variant} {speedup}x")
+    print("| model | fleet: recommended, speed-up per run | solo: same |\n|---|---|---|")
+    for name in threads:
+        print(f"| {name} | {'; '.join(speedups[name, 'fleet'])} | "
+              f"{'; '.join(speedups[name, 'solo'])} |")
+    print(f"\nwall per run: fleet {', '.join(f'{w:.1f}s' for w in walls['fleet'])}; one after "
+          f"another {', '.join(f'{w:.1f}s' for w in walls['solo'])} ({len(threads)} models)")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ class FleetRow:
     reserved_cpus: float | None = None
     threads: int | None = None
     timing_wait_s: float = 0.0
+    timing_windows: tuple[tuple[float, float], ...] = ()  # wall-clock spans holding the slot
     attempts: int = 1
     source_sha256: str | None = None
     onnxruntime: str | None = None
@@ -69,7 +70,9 @@ class FleetRow:
     def from_json(cls, data: Mapping[str, Any]) -> FleetRow:
         """Rebuild from the fleet.json form (unknown keys ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        fields = {k: v for k, v in data.items() if k in names}
+        fields["timing_windows"] = tuple(tuple(w) for w in fields.get("timing_windows", ()))
+        return cls(**fields)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,8 +119,8 @@ def _number(value: float | None, spec: str, suffix: str = "") -> str:
 
 def _cells(row: FleetRow) -> list[str]:
     metric = "-" if row.task_metric is None else f"{row.metric or ''} {row.task_metric:.4f}"
-    if row.large_eval:
-        metric += f" (full set {row.large_eval.get('variant_metric', float('nan')):.4f})"
+    if row.large_eval and "variant_metric" in row.large_eval:
+        metric += f" (full set {row.large_eval['variant_metric']:.4f})"
     parity = "-"
     if row.min_cosine is not None or row.max_abs_diff is not None:
         parity = (

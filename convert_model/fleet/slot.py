@@ -73,12 +73,14 @@ def _slot_actor(run_id: str) -> Any:
 class NodeSlotGuard:
     """A ``timing_slot`` guard for a Ray task: each use holds this node's slot.
 
-    ``waited_s`` adds up how long the task waited for the slot (another model was timing).
+    ``waited_s`` adds up how long the task waited for the slot (another model was timing);
+    ``windows`` holds each (taken, given back) time, wall clock, for the report.
     """
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.waited_s = 0.0
+        self.windows: list[tuple[float, float]] = []
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -88,9 +90,11 @@ class NodeSlotGuard:
         actor = _slot_actor(self.run_id)
         pid = os.getpid()
         self.waited_s += ray.get(actor.acquire.remote(pid))
+        taken = time.time()
         try:
             yield
         finally:
+            self.windows.append((taken, time.time()))
             ray.get(actor.release.remote(pid))
 
 

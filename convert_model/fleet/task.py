@@ -176,5 +176,6 @@ def _convert(
             reason = " ".join((e.failures[0] if e.failures else first_line(e)).split())
     return row_from_manifest(
         result.manifest, status=status, reason=reason, wall_s=time.perf_counter() - start,
-        timing_wait_s=round(guard.waited_s, 3), large_eval=large_eval, **base,
+        timing_wait_s=round(guard.waited_s, 3), timing_windows=tuple(guard.windows),
+        large_eval=large_eval, **base,
     )

@@ -33,6 +33,16 @@ def test_run_fleet_converts_three_and_reports_the_bad_one(fleet_run: FleetRun):
     assert not list(fleet_run.root.glob(".*.tmp-*"))
 
 
+def test_run_fleet_never_times_two_models_on_a_node_at_once(fleet_run: FleetRun):
+    rows = [r for r in read_rows(fleet_run.root).values() if r.status == "ok"]
+    assert all(r.timing_windows for r in rows)  # each one timed holding the slot
+    for node in {r.node for r in rows}:
+        windows = sorted((w, r.name) for r in rows if r.node == node for w in r.timing_windows)
+        for ((_, end), first), ((start, _), second) in zip(windows[:-1], windows[1:],
+                                                           strict=True):
+            assert end <= start, f"{first} and {second} timed at the same time"
+
+
 def test_run_fleet_writes_json_markdown_and_html(fleet_run: FleetRun):
     data = json.loads((fleet_run.root / "fleet.json").read_text())
     assert data["status"] == "fail" and data["ray"]["cpus"] == 2.0
