@@ -150,3 +150,21 @@ models:
     report = run_fleet(load_fleet(tmp_path / "fleet.yaml"), log=lambda _: None)
     (row,) = report.rows
     assert row.status == "failed" and "exceeds the largest node's 2 CPUs" in row.reason
+
+
+def test_run_fleet_reports_a_gate_failure_with_its_bundle_marked_failed(
+    ray_local: None, tmp_path: Path
+):
+    (tmp_path / "fleet.yaml").write_text("""
+root: out
+models:
+  - name: too-strict
+    checkpoint: reference:articlequality
+    options: {precision: fp32, sweep: "off", budgets: "fp32.max_abs_diff=0"}
+""", encoding="utf-8")
+    report = run_fleet(load_fleet(tmp_path / "fleet.yaml"), log=lambda _: None)
+    (row,) = report.rows
+    assert not report.ok and row.status == "gate-failed"
+    assert "max abs diff" in row.reason and "> 0" in row.reason
+    manifest = json.loads((tmp_path / "out" / "too-strict" / "manifest.json").read_text())
+    assert manifest["status"] == "fail"
