@@ -88,7 +88,7 @@ class FleetSpec:
 
 def option_names() -> tuple[str, ...]:
     """The option names a fleet entry may set: ConvertOptions' fields the fleet does not own."""
-    from convert_model.pipeline import ConvertOptions
+    from convert_model import ConvertOptions  # wherever the trunk defines it
 
     return tuple(f.name for f in dataclasses.fields(ConvertOptions) if f.name not in SET_BY_FLEET)
 
@@ -209,7 +209,7 @@ def _default_name(checkpoint: str) -> str:
 
 def _convert_options(raw: Mapping[str, Any], base: Path, fail: Any) -> dict[str, Any]:
     """YAML values to ConvertOptions' types; then ConvertOptions itself checks them."""
-    from convert_model.pipeline import ConvertOptions
+    from convert_model import ConvertOptions
 
     known = option_names()
     converted: dict[str, Any] = {}
@@ -238,7 +238,8 @@ def _convert_options(raw: Mapping[str, Any], base: Path, fail: Any) -> dict[str,
 
 def _value(key: str, value: Any, base: Path) -> Any:
     """One option's YAML value as ConvertOptions takes it."""
-    from convert_model.pipeline import DEFAULT_SWEEP, ConvertOptions
+    from convert_model import ConvertOptions
+    from convert_model.pipeline import DEFAULT_SWEEP
 
     spec = next(f for f in dataclasses.fields(ConvertOptions) if f.name == key)
     default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else (
