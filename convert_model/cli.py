@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from convert_model.bundle.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-SUBCOMMANDS = ("verify", "compare", "references", "serve")
+SUBCOMMANDS = ("verify", "compare", "references", "serve", "fleet")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -218,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_serve(argv[1:], _Parser)
         if argv and argv[0] == "compare":
             return _run_compare(argv[1:])
+        if argv and argv[0] == "fleet":  # convert_model/fleet/cli.py
+            from convert_model.fleet.cli import main as fleet_main
+
+            return fleet_main(argv[1:])
         if argv and argv[0] in ("references", "--list-references"):
             return _run_references(argv[1:])
         return _run_convert(argv)

@@ -107,7 +107,7 @@ def verify_server(out: Path, url: str, *, timeout: float = 60.0) -> list[str]:
     from benchmarks.parity import compare, failures
     from convert_model.bundle.deploy import service_name
     from convert_model.bundle.manifest import read_manifest
-    from convert_model.bundle.verify import _load_sets
+    from convert_model.bundle.verify import load_sets
 
     out = Path(out)
     manifest = read_manifest(out)
@@ -123,8 +123,8 @@ def verify_server(out: Path, url: str, *, timeout: float = 60.0) -> list[str]:
         name = name if name in listed else (listed[0] if len(listed) == 1 else name)
         if manifest.generation is not None:
             return verify_generation(out, base, name, manifest.generation.to_json(), client)
-        inputs = _load_sets(out / manifest.sample_inputs)
-        references = _load_sets(out / manifest.reference_outputs)
+        inputs = load_sets(out / manifest.sample_inputs)
+        references = load_sets(out / manifest.reference_outputs)
         for check, (feed, reference) in enumerate(zip(inputs, references, strict=True)):
             response = client.post(f"{base}/v2/models/{name}/infer",
                                    json={"inputs": _v2_inputs(feed)})

@@ -16,6 +16,7 @@ from typing import Any
 from convert_model.bundle.manifest import Manifest
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
 from convert_model.core.names import BASELINE, REFERENCE_PREFIX
+from convert_model.core.timing_slot import timing_slot
 from convert_model.options import ConvertOptions, options_from
 from convert_model.progress import Progress
 from convert_model.stages import (
@@ -46,6 +47,8 @@ class Stage:
         run: the state in, the next state out.
         applies: whether it runs for this state (generation: generative models only).
         in_bundle: whether it writes into the staging folder.
+        timed: whether it measures latency, and so holds the node's timing slot when a fleet
+            runs conversions side by side (``convert_model.core.timing_slot``).
     """
 
     name: str
@@ -53,6 +56,7 @@ class Stage:
     run: Callable[[ConversionState], ConversionState]
     applies: Callable[[ConversionState], bool] = _always
     in_bundle: bool = True
+    timed: bool = False
 
 
 STAGES: tuple[Stage, ...] = (
@@ -62,9 +66,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(name="optimize", title=lambda s: "optimise and quantize",
           run=lambda s: int8_search.run(optimise.run(s))),
     Stage(name="measure", title=lambda s: f"measure latency ({s.threads} threads) and choose",
-          run=lambda s: latency.run(sweep.run(s))),
+          run=lambda s: latency.run(sweep.run(s)), timed=True),
     Stage(name="generation", title=lambda s: "generation: export with past key/values, check "
-          "vs generate", run=generation.run, applies=generation.applies),
+          "vs generate", run=generation.run, applies=generation.applies, timed=True),
     Stage(name="bundle", title=lambda s: f"write bundle {s.out}", run=write.run),
 )
 
@@ -119,7 +123,8 @@ def run_stages(state: ConversionState, stages: tuple[Stage, ...] = STAGES) -> Co
             if stage.in_bundle and state.folder is None:
                 state = replace(state, folder=bundle.enter_context(
                     staging(state.out, state.options.force)))
-            with progress.stage(stage.title(state)):
+            slot = timing_slot() if stage.timed else contextlib.nullcontext()
+            with slot, progress.stage(stage.title(state)):
                 try:
                     state = stage.run(state)
                 except ConvertModelError as e:

@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
             "reference_models"},
 }
 DRIVERS = ("benchmarks.suite", "benchmarks.compare_optimum", "benchmarks.conftest",
+           "benchmarks.fleet_vs_solo",
            "benchmarks.test_")
 PACKAGES = ("convert_model", "converters", "optimizers", "benchmarks", "reference_models")
 

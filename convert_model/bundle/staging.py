@@ -19,7 +19,8 @@ from pathlib import Path
 from convert_model.core.errors import BundleError, UsageError
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -36,7 +37,7 @@ def _clean_stale(parent: Path, name: str) -> None:
             pid = int(stale.name.split(".tmp-", 1)[1].split("-", 1)[0])
         except (IndexError, ValueError):
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -99,3 +100,10 @@ def _replace(temp: Path, out: Path, force: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(temp, out)
+
+
+def remove_stale(out: Path) -> None:
+    """Remove the temporary folders that dead conversions left beside ``out``."""
+    out = Path(os.path.abspath(out))
+    if out.parent.is_dir():
+        _clean_stale(out.parent, out.name)

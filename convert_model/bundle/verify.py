@@ -28,7 +28,8 @@ class VerifyResult:
         return not self.problems
 
 
-def _load_sets(path: Path) -> list[dict[str, np.ndarray]]:
+def load_sets(path: Path) -> list[dict[str, np.ndarray]]:
+    """The input or output sets stored in a bundle (`INDEX/NAME` arrays), in order."""
     try:
         with np.load(path, allow_pickle=False) as data:
             sets: dict[int, dict[str, np.ndarray]] = {}
@@ -63,8 +64,8 @@ def verify(out: Path) -> VerifyResult:
         (out / name).is_file() for name in (manifest.sample_inputs, manifest.reference_outputs)
     ):
         return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
-    inputs = _load_sets(out / manifest.sample_inputs)
-    references = _load_sets(out / manifest.reference_outputs)
+    inputs = load_sets(out / manifest.sample_inputs)
+    references = load_sets(out / manifest.reference_outputs)
     for variant in manifest.variants:
         if not variant.file:  # measured at conversion, file not kept in the bundle
             continue
