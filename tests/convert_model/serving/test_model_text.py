@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from convert_model.bundle.verify import _load_sets
+from convert_model.bundle.verify import load_sets
 from convert_model.cli_serve import verify_server
 from tests.fixtures.serving import Server, serving
 
@@ -66,7 +66,7 @@ def test_server_truncates_text_at_the_model_limit(server: Server):
 
 def test_server_v2_raw_tensors_equal_bundle_outputs(server: Server, text_bundle: Path):
     session = _session(text_bundle)
-    for feed in _load_sets(text_bundle / "sample_inputs.npz"):
+    for feed in load_sets(text_bundle / "sample_inputs.npz"):
         inputs = [{"name": n, "datatype": "INT64", "shape": list(a.shape),
                    "data": a.reshape(-1).tolist()} for n, a in feed.items()]
         response = server.v2(inputs)
@@ -166,7 +166,7 @@ def test_verify_server_passes_and_catches_a_changed_reference(server: Server, te
 
     changed = tmp_path / "changed"
     shutil.copytree(text_bundle, changed)
-    sets = _load_sets(changed / "reference_outputs.npz")
+    sets = load_sets(changed / "reference_outputs.npz")
     np.savez(changed / "reference_outputs.npz",
              **{f"{i}/{k}": -v for i, s in enumerate(sets) for k, v in s.items()})
     problems = verify_server(changed, server.url)
