@@ -26,9 +26,11 @@ def test_run_fleet_converts_three_and_reports_the_bad_one(fleet_run: FleetRun):
     for name in ("articlequality", "revertrisk-language-agnostic", "tagger"):
         row = rows[name]
         assert verify(fleet_run.root / name).ok
-        assert row.recommended == "fp32" and row.speedup is not None and row.speedup > 0
-        assert row.reserved_cpus == 1.0 and row.threads == 1 and row.node and row.node_ip
         manifest = json.loads((fleet_run.root / name / "manifest.json").read_text())
+        # fp32 or its graph-optimised twin, whichever timed faster: the row names the same
+        assert row.recommended is not None and row.recommended == manifest["recommended"]
+        assert row.speedup is not None and row.speedup > 0
+        assert row.reserved_cpus == 1.0 and row.threads == 1 and row.node and row.node_ip
         assert manifest["measurement"]["threads"] == 1  # timed with its reservation
     assert not list(fleet_run.root.glob(".*.tmp-*"))
 

@@ -35,9 +35,16 @@ def test_verify_root_flags_a_tampered_bundle(fleet_run: FleetRun, tmp_path: Path
 
 def test_verify_root_retimes_the_kept_graphs(fleet_run: FleetRun, tmp_path: Path):
     root = copy_bundles(fleet_run, tmp_path, ("revertrisk-language-agnostic",))
-    assert main(["fleet", "--verify", str(root), "--retime"]) == 0
+    code = main(["fleet", "--verify", str(root), "--retime"])
     (row,) = json.loads((root / "fleet-verify.json").read_text())["rows"]
-    assert row["status"] == "ok" and row["reason"].startswith("retimed p50 ms: fp32 ")
+    # Timed again, fp32 and the recommended variant; whether it kept its lead is a figure of
+    # this machine's moment, so only the shape of the finding is checked.
+    assert code == (0 if row["status"] == "ok" else 1)
+    if row["status"] == "ok":
+        assert row["reason"].startswith("retimed p50 ms: fp32 ")
+        assert row["recommended"] in row["reason"]
+    else:
+        assert row["reason"].startswith(f"retime: {row['recommended']} is now")
 
 
 def test_bundles_under_skips_hidden_and_staging_folders(fleet_run: FleetRun, tmp_path: Path):
