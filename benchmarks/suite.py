@@ -88,7 +88,7 @@ def convert_reference(name: str, root: Path) -> Converted:
     """
     from convert_model import convert
     from convert_model.bundle.manifest import read_manifest
-    from convert_model.stages.fp32 import set_torch_threads
+    from convert_model.stages.fp32 import set_original_threads
     from converters.onnx_graph import runner as ort_runner
 
     out = root / name
@@ -101,8 +101,7 @@ def convert_reference(name: str, root: Path) -> Converted:
     threads = int(manifest.measurement.get("threads") or 1)
     feed = _first_sample(out)
     loaded = _load_original(name)
-    if loaded.module is not None:
-        set_torch_threads(threads)
+    set_original_threads(loaded.framework, threads)
     runners: dict[str, Callable[[], object]] = {"original": lambda: loaded.run(feed)}
     for label, variant in ((BASELINE, BASELINE), ("recommended", manifest.recommended)):
         if variant is not None:
