@@ -93,7 +93,8 @@ def test_sweep_feed_tiles_trees_from_their_adversarial_rows_and_others_from_batc
     single, adversarial = {"input": np.zeros((1, 3))}, {"input": np.ones((256, 3))}
     head = {"input": np.full((1, 3), 7.0)}
     original = SimpleNamespace(
-        examples=(single, adversarial), eval_set=SimpleNamespace(head=lambda n: head)
+        examples=(single, adversarial), eval_set=SimpleNamespace(head=lambda n: head),
+        latency_feed=lambda: head,
     )
     tree, torch_model = SimpleNamespace(framework="lightgbm"), SimpleNamespace(framework="torch")
     assert sweep_feed(tree, original) is adversarial  # type: ignore[arg-type]
