@@ -23,7 +23,14 @@ from benchmarks.evaluate import (
     task_score,
 )
 from benchmarks.latency import measure_interleaved
-from benchmarks.parity import ParityBudget, compare, failures, metric_failure
+from benchmarks.masking import masked_outputs
+from benchmarks.parity import (
+    ParityBudget,
+    compare,
+    failures,
+    metric_failure,
+    require_finite_original,
+)
 from convert_model.core.errors import OptimizationError, UsageError
 from convert_model.core.hashing import sha256_file
 from converters.export_tabular import TABULAR
@@ -57,6 +64,8 @@ def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: 
     """Run the original on the check inputs and, when given, the eval set."""
     references = tuple(loaded.run(example) for example in loaded.examples)
     eval_outputs = run_batched(loaded.run, eval_set.inputs, batch_size) if eval_set else None
+    require_finite_original(references + ((eval_outputs,) if eval_outputs else ()),
+                            str(loaded.source))
     score = task_score(eval_set, eval_outputs) if eval_set is not None and eval_outputs else None
     return Original(
         examples=loaded.examples,
@@ -92,7 +101,9 @@ def measure_parity(
     metric_line = None
     if original.eval_set is not None and original.eval_outputs is not None:
         outputs = run_batched(run, original.eval_set.inputs, batch_size)
-        records += compare(original.eval_outputs, outputs, EVAL_CHECK)
+        records += compare(
+            original.eval_outputs, outputs, EVAL_CHECK, original.eval_set.inputs
+        )
         score = task_score(original.eval_set, outputs)
         if original.eval_score is not None:
             metric_line = metric_failure(
@@ -345,6 +356,7 @@ def time_and_choose(
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
         "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
+        "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
         "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
         "eval": None
         if eval_set is None

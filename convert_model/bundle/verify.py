@@ -72,7 +72,7 @@ def verify(out: Path) -> VerifyResult:
             records = [
                 r
                 for check, (feed, ref) in enumerate(zip(inputs, references, strict=True))
-                for r in compare(ref, onnx_graph.run(sess, feed), check)
+                for r in compare(ref, onnx_graph.run(sess, feed), check, feed)
             ]
         except Exception as e:  # noqa: BLE001  a graph that no longer runs is a finding
             problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
