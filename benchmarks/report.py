@@ -236,6 +236,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
             "task_metric": original.get("task_metric"),
         },
         "eval": measurement.get("eval"),
+        "calibration": measurement.get("calibration"),
         "gates": _gates(variants, manifest.recommended),
         "variants": variants,
         "sweep": sweep.to_json() if sweep is not None else None,

@@ -82,7 +82,8 @@ def _convert_parser() -> argparse.ArgumentParser:
         "--sample-data",
         type=Path,
         metavar="FILE.npz",
-        help="calibration inputs for static int8 (default: the eval set or the check inputs)",
+        help="calibration inputs for static int8; a quarter is held out to check (default: a "
+        "part of the eval set that then does not judge, else synthetic inputs)",
     )
     p.add_argument(
         "--accuracy-budget",

@@ -262,6 +262,16 @@ def convert(
         for note in loaded.notes:
             progress.note(note)
         eval_set = _eval_set(options, loaded, progress.note)
+        from benchmarks.splits import read_sample_data, split_data
+
+        sample = (read_sample_data(options.sample_data, loaded.input_names)
+                  if options.sample_data is not None else None)
+        from convert_model.stages import calibrates
+
+        split = split_data(loaded.examples, eval_set, sample, options.seed,
+                           needed=calibrates(options, loaded))
+        eval_set = split.eval_set  # the rows that judge: none of them calibrates
+        loaded = replace(loaded, examples=loaded.examples + split.extra_checks)
         generative = options.generation and _generates(loaded)
         if generative:
             progress.total = STAGES + 1
@@ -284,7 +294,7 @@ def convert(
         with progress.stage("check fp32 parity with the original"):
             if loaded.framework == "torch":  # tree libraries and ONNX sources need no torch
                 stages.set_torch_threads(threads)
-            original = stages.measure_original(loaded, eval_set, options.batch_size)
+            original = stages.measure_original(loaded, eval_set, options.batch_size, split)
             fp32 = stages.fp32_record(
                 graph.path, staging, original, options, threads, loaded.framework
             )

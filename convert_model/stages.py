@@ -31,7 +31,8 @@ from benchmarks.parity import (
     metric_failure,
     require_finite_original,
 )
-from convert_model.core.errors import OptimizationError, UsageError
+from benchmarks.splits import DataSplit, calibration_record
+from convert_model.core.errors import OptimizationError
 from convert_model.core.hashing import sha256_file
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
@@ -51,6 +52,7 @@ class Original:
     eval_set: EvalSet | None
     eval_outputs: Outputs | None
     eval_score: float | None
+    split: DataSplit | None = None  # calibration data, apart from the rows that judge
 
 
 def set_torch_threads(threads: int) -> None:
@@ -60,7 +62,8 @@ def set_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: int) -> Original:
+def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: int,
+                     split: DataSplit | None = None) -> Original:
     """Run the original on the check inputs and, when given, the eval set."""
     references = tuple(loaded.run(example) for example in loaded.examples)
     eval_outputs = run_batched(loaded.run, eval_set.inputs, batch_size) if eval_set else None
@@ -73,6 +76,7 @@ def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: 
         eval_set=eval_set,
         eval_outputs=eval_outputs,
         eval_score=score,
+        split=split,
     )
 
 
@@ -182,22 +186,20 @@ def fuse_config_for(loaded: LoadedModel) -> Any:
 def calibration_batches(
     options: Any, original: Original, input_names: Sequence[str]
 ) -> list[Inputs]:
-    """Calibration inputs: ``--sample-data``, else the eval set's head, else the check inputs."""
-    import numpy as np
+    """Calibration inputs: the split's calibration part, never rows that judge a variant."""
+    if original.split is not None:
+        return list(original.split.calibration or original.examples)  # examples: ranking only
+    from benchmarks.splits import read_sample_data, split_data
 
-    if options.sample_data is not None:
-        try:
-            with np.load(options.sample_data, allow_pickle=False) as data:
-                batch = {n: data[n] for n in input_names if n in data.files}
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{options.sample_data}: cannot read sample data ({e})") from e
-        missing = [n for n in input_names if n not in batch]
-        if missing:
-            raise UsageError(f"{options.sample_data}: sample data lacks inputs {missing}")
-        return [batch]
-    if original.eval_set is not None:
-        return [original.eval_set.head(64)]
-    return list(original.examples)
+    sample = read_sample_data(options.sample_data, input_names) if options.sample_data else None
+    return list(split_data(original.examples, None, sample, options.seed).calibration)
+
+
+def calibrates(options: Any, loaded: LoadedModel) -> bool:
+    """Whether any candidate preset needs calibration data (static int8)."""
+    from optimizers.presets import get_preset
+
+    return any(get_preset(n).needs_calibration for n in candidate_presets(options, loaded))
 
 
 def candidate_presets(options: Any, loaded: LoadedModel) -> tuple[str, ...]:
@@ -249,6 +251,8 @@ def build_variants(
 
     fuse_config = fuse_config_for(loaded)
     calibration = calibration_batches(options, original, loaded.input_names)
+    if original.split is not None and original.split.warning:
+        log(f"warning: {original.split.warning}")
     records = []
     for name in candidate_presets(options, loaded):
         preset = get_preset(name)
@@ -357,6 +361,7 @@ def time_and_choose(
         "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
         "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
+        "calibration": calibration_record(original.split, records) if original.split else None,
         "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
         "eval": None
         if eval_set is None
