@@ -83,12 +83,17 @@ def headline(report: Mapping[str, Any]) -> list[str]:
     lines.append(
         f"Measured on {cpu.get('processor', 'unknown CPU')} ({instructions}) with "
         f"{machine.get('threads')} threads, onnxruntime {machine.get('onnxruntime')}{policy}; "
-        f"input {_shape(report.get('latency_input'))}; {config.get('rounds', '?')} interleaved "
+        f"input {_shape(report.get('latency_input'))}; "
+        f"{config.get('rounds_run', config.get('rounds', '?'))} interleaved "
         f"rounds after {config.get('warmup', '?')} warm-up calls."
     )
+    precision = config.get("precision")
     lines.append(
         "Speed-ups are ratios to the original measured in the same run, so they hold across "
         "machines of a kind; absolute times (ms) depend on the machine."
+        + (f" Each is the median of per-round paired ratios, timed until its "
+           f"{config.get('confidence', 0.95):.0%} interval was within ±{precision:.0%} "
+           f"(at most {config.get('max_rounds')} rounds)." if precision else "")
     )
     return lines
 

@@ -302,7 +302,8 @@ def time_and_choose(
 ) -> tuple[list[Any], Mapping[str, Any]]:
     """Time the original and every runnable variant in one interleaved run, then choose."""
     from benchmarks.hardware import cpu_info
-    from optimizers.select import Measured, choose
+    from benchmarks.latency import ratio_text, speedup_of
+    from optimizers.select import choose, measured_from
 
     feed = latency_feed(original)
     runners: dict[str, Callable[[], object]] = {"original": lambda: loaded.run(feed)}
@@ -311,35 +312,21 @@ def time_and_choose(
             run = ort_runner(folder / record.file, threads)
             runners[record.name] = functools.partial(run, feed)
     batch = len(next(iter(feed.values())))
-    timings = measure_interleaved(runners, options.latency, batch_size=batch, on_round=on_round)
+    timings = measure_interleaved(runners, options.latency, batch_size=batch, on_round=on_round,
+                                  reference="original")
     base = timings["original"].p50_ms
     records = [
-        replace(
-            r, latency=timings[r.name].to_json(), speedup=round(base / timings[r.name].p50_ms, 3)
-        )
+        replace(r, latency=timings[r.name].to_json(), speedup=speedup_of(timings[r.name], base))
         if r.name in timings
         else r
         for r in records
     ]
     for r in records:
         if r.latency:
-            log(
-                f"{r.name}: p50 {r.latency['p50_ms']:.2f} ms, {r.speedup:.2f}x the original "
-                f"({base:.2f} ms)"
-            )
+            log(f"{r.name}: p50 {r.latency['p50_ms']:.2f} ms, {ratio_text(timings[r.name])} "
+                f"(original p50 {base:.2f} ms)")
     decision = choose(
-        [
-            Measured(
-                name=r.name,
-                precision=r.precision,
-                device=r.device,
-                failures=r.failures,
-                p50_ms=r.latency["p50_ms"] if r.latency else None,
-                accuracy=_accuracy(r),
-            )
-            for r in records
-            if _allowed(r, options)
-        ],
+        [measured_from(r) for r in records if _allowed(r, options)],
         device=options.device,
         baseline="fp32",
     )
@@ -358,7 +345,11 @@ def time_and_choose(
         "threads": threads,
         "cpu": cpu_info(),
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
-        "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds},
+        "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds,
+                           "max_rounds": options.latency.round_cap,
+                           "precision": options.latency.precision,
+                           "confidence": options.latency.confidence,
+                           "rounds_run": timings["original"].runs},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
         "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
         "calibration": calibration_record(original.split, records) if original.split else None,
@@ -368,14 +359,6 @@ def time_and_choose(
         else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
     }
     return records, measurement
-
-
-def _accuracy(record: Any) -> float | None:
-    """How close a variant is: its task metric, else its worst min cosine."""
-    if record.task_metric is not None:
-        return float(record.task_metric)
-    cosines = [p.min_cosine for p in record.parity if p.min_cosine is not None]
-    return min(cosines) if cosines else None
 
 
 def _allowed(record: Any, options: Any) -> bool:
@@ -403,12 +386,13 @@ def recover_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedMode
     then runs ``optimizers.exclusion.search``; the result joins the candidates as
     ``<preset>-mixed`` with every step recorded.
     """
-    from benchmarks.latency import LatencyConfig
+    from benchmarks.latency import SEARCH_LATENCY
     from benchmarks.node_error import node_errors
     from optimizers.exclusion import Judgement, quantizable_nodes, search
     from optimizers.fuse import fuse
     from optimizers.presets import build, get_preset
     from optimizers.quantize_static import split_rows
+    from optimizers.select import clearly_faster
 
     target = next((r for r in records if r.precision == "int8" and r.file != NOT_KEPT
                    and not r.passed), None)
@@ -443,14 +427,14 @@ def recover_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedMode
         last["record"] = record
         run = ort_runner(variant.path, threads)
         timing = measure_interleaved({"fp32": lambda: fp32_run(feed), name: lambda: run(feed)},
-                                     LatencyConfig(warmup=2, rounds=10, max_seconds=30.0))
-        faster = timing[name].p50_ms < timing["fp32"].p50_ms
+                                     SEARCH_LATENCY, reference="fp32")
+        ratio = timing[name].ratio
+        faster = ratio is not None and clearly_faster(ratio.high)
+        detail = (f"time / fp32 {ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] over "
+                  f"{ratio.rounds} paired rounds" if ratio is not None else "not timed")
         log(f"{name}: {len(variant.details.get('excluded_nodes', []))} nodes kept in fp32, "
-            f"{'within' if record.passed else 'outside'} budget, p50 {timing[name].p50_ms:.2f} "
-            f"vs fp32 {timing['fp32'].p50_ms:.2f} ms")
-        return Judgement(failures=record.failures, faster_than_fp32=faster,
-                         detail=f"p50 {timing[name].p50_ms:.3f} ms vs fp32 "
-                                f"{timing['fp32'].p50_ms:.3f} ms")
+            f"{'within' if record.passed else 'outside'} budget, {detail}")
+        return Judgement(failures=record.failures, faster_than_fp32=faster, detail=detail)
 
     try:
         result = search(ranked, rebuild, judge)

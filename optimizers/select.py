@@ -3,16 +3,21 @@
 Rules, in order, for each measured candidate:
 1. Built for another device than the target: not eligible (its speed here means nothing).
 2. Outside the accuracy budget: not eligible; the first failing check is the reason.
-3. Among the rest, the lowest median latency wins; but variants within ``tie`` (3%) of
-   that latency are a tie, which the more accurate one wins (higher task metric, else
-   higher min cosine): a difference inside timing noise should not cost accuracy.
-4. A winner not faster than the exported fp32 graph loses to it: fp32 is recommended.
+3. Speed is the latency ratio to the original, paired per round, with its confidence
+   interval (``benchmarks.latency.RatioEstimate``); without one, the median latency.
+4. The fastest eligible candidate and every candidate tied with it (intervals overlap, or
+   within ``tie``, 3%) form the tie; the tie is broken by, in order: higher task metric,
+   higher min cosine, lower max abs diff, smaller file, then the faster point estimate and
+   the name. Timing noise decides nothing that these figures can decide.
+5. A winner not clearly faster than the exported fp32 graph (tied with it) loses to it.
+The reasons say which of these rules decided, with the figures that decided it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +29,13 @@ class Measured:
     device: str
     failures: tuple[str, ...]
     p50_ms: float | None
-    accuracy: float | None = None  # task metric, else min cosine: higher is closer
+    ratio: float | None = None  # latency over the original's, paired per round; lower: faster
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    task_metric: float | None = None
+    min_cosine: float | None = None
+    max_abs_diff: float | None = None
+    size_bytes: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -42,6 +53,94 @@ class Decision:
 
 TIE = 0.03
 
+# The tie-break: label, the figure, and whether higher is better.
+TIE_BREAK: tuple[tuple[str, Callable[[Measured], float | None], bool], ...] = (
+    ("task metric", lambda c: c.task_metric, True),
+    ("min cosine", lambda c: c.min_cosine, True),
+    ("max abs diff", lambda c: c.max_abs_diff, False),
+    ("size", lambda c: None if c.size_bytes is None else float(c.size_bytes), False),
+)
+
+
+def measured_from(record: Any) -> Measured:
+    """A bundle's variant record (``VariantRecord``) as the decision needs it."""
+    latency = record.latency or {}
+    ratio = latency.get("ratio_to_reference") or {}
+    parity = [p for p in record.parity if p.shape_match]
+    cosines = [p.min_cosine for p in parity if p.min_cosine is not None]
+    diffs = [p.max_abs_diff for p in parity]
+    return Measured(
+        name=record.name, precision=record.precision, device=record.device,
+        failures=tuple(record.failures), p50_ms=latency.get("p50_ms"),
+        ratio=ratio.get("ratio"), ratio_low=ratio.get("low"), ratio_high=ratio.get("high"),
+        task_metric=record.task_metric, min_cosine=min(cosines) if cosines else None,
+        max_abs_diff=max(diffs) if diffs else None, size_bytes=record.size_bytes or None,
+    )
+
+
+class _Speed:
+    """Each candidate's speed figure and interval: ratios when all have one, else p50."""
+
+    def __init__(self, candidates: Sequence[Measured], tie: float) -> None:
+        self.use_ratio = all(c.ratio is not None for c in candidates)
+        self.tie = tie
+
+    def point(self, c: Measured) -> float:
+        return float((c.ratio if self.use_ratio else c.p50_ms) or 0.0)
+
+    def interval(self, c: Measured) -> tuple[float, float]:
+        point = self.point(c)
+        if not self.use_ratio:
+            return point, point
+        return float(c.ratio_low or point), float(c.ratio_high or point)
+
+    def tied(self, a: Measured, b: Measured) -> bool:
+        (a_low, a_high), (b_low, b_high) = self.interval(a), self.interval(b)
+        overlap = a_low <= b_high and b_low <= a_high
+        fast, slow = sorted((self.point(a), self.point(b)))
+        return overlap or slow <= fast * (1 + self.tie)
+
+    def text(self, c: Measured) -> str:
+        if not self.use_ratio:
+            return f"p50 {self.point(c):.2f} ms"
+        low, high = self.interval(c)
+        return f"{1 / self.point(c):.2f}x the original [{1 / high:.2f}, {1 / low:.2f}]"
+
+
+def _order_key(c: Measured, speed: _Speed) -> tuple[Any, ...]:
+    """Sort key: best tie-break figures first, a missing figure last."""
+    key: list[Any] = []
+    for _, figure, higher in TIE_BREAK:
+        value = figure(c)
+        key.append((value is None, 0.0 if value is None else (-value if higher else value)))
+    return (*key, speed.point(c), c.name)
+
+
+def _decided_by(winner: Measured, other: Measured) -> str:
+    """Why ``winner`` beat ``other`` in a tie: the first figure that differs, and the equal ones."""
+    equal = []
+    for label, figure, higher in TIE_BREAK:
+        a, b = figure(winner), figure(other)
+        if a == b:
+            if a is not None:
+                equal.append(label)
+            continue
+        if a is None or b is None:
+            return f"{label} measured only for {winner.name if b is None else other.name}"
+        better = "higher" if higher else "lower" if label != "size" else "smaller"
+        prefix = f"equal {', '.join(equal)}; " if equal else ""
+        return f"{prefix}{better} {label} ({_figure(a, label)} vs {_figure(b, label)})"
+    prefix = f"equal {', '.join(equal)}; " if equal else ""
+    return f"{prefix}faster point estimate"
+
+
+def _figure(value: float, label: str) -> str:
+    if label == "size":
+        return f"{value / 1e6:.2f} MB"
+    if label == "max abs diff":
+        return f"{value:.3g}"
+    return f"{value:.6f}"
+
 
 def choose(
     candidates: Sequence[Measured], *, device: str, baseline: str, tie: float = TIE
@@ -54,44 +153,59 @@ def choose(
             reasons[c.name] = f"built for {c.device}; not eligible on {device}"
         elif not c.passed:
             reasons[c.name] = f"outside the accuracy budget: {c.failures[0]}"
-        elif c.p50_ms is None:
+        elif c.p50_ms is None and c.ratio is None:
             reasons[c.name] = "not timed"
         else:
             eligible.append(c)
     if not eligible:
         return Decision(recommended=None, reasons=reasons)
-    eligible.sort(key=lambda c: c.p50_ms or 0.0)
-    fastest = eligible[0].p50_ms or 0.0
-    tied = [c for c in eligible if (c.p50_ms or 0.0) <= fastest * (1 + tie)]
-    winner = max(tied, key=lambda c: float("-inf") if c.accuracy is None else c.accuracy)
+    speed = _Speed(eligible, tie)
+    eligible.sort(key=lambda c: (speed.point(c), c.name))
+    fastest = eligible[0]
+    tied = [c for c in eligible if speed.tied(c, fastest)]
+    winner = min(tied, key=lambda c: _order_key(c, speed))
     base = next((c for c in eligible if c.name == baseline), None)
-    if (
-        base is not None
-        and winner.name != baseline
-        and not (winner.p50_ms or 0) < (base.p50_ms or 0)
-    ):
+    lost_to_base = (base is not None and winner is not base
+                    and (speed.tied(winner, base) or speed.point(base) < speed.point(winner)))
+    if lost_to_base and base is not None:
+        reasons[winner.name] = (f"within budget but not clearly faster than {baseline} "
+                                f"({speed.text(winner)} vs {speed.text(base)})")
         winner = base
+    margin = f"intervals overlap or within {tie:.0%}"
     for c in eligible:
         if c is winner:
-            if c.name == baseline and len(eligible) > 1:
-                reasons[c.name] = f"recommended: no other variant beat it, p50 {c.p50_ms:.2f} ms"
-            elif c is not eligible[0]:
+            if c is base and lost_to_base:
+                reasons[c.name] = (f"recommended: no variant clearly faster than it "
+                                   f"({speed.text(c)})")
+            elif len(tied) > 1 and c in tied:
+                others = [o for o in tied if o is not c]
                 reasons[c.name] = (
-                    f"recommended: as fast as {eligible[0].name} within {tie:.0%} "
-                    f"(p50 {c.p50_ms:.2f} ms) and more accurate"
+                    f"recommended: tied on speed with {', '.join(o.name for o in others)} "
+                    f"({margin}), {speed.text(c)}; "
+                    + "; ".join(f"vs {o.name}: {_decided_by(c, o)}" for o in others)
                 )
             else:
-                reasons[c.name] = f"recommended: fastest within budget, p50 {c.p50_ms:.2f} ms"
-        elif c in tied and winner is not base:
-            reasons[c.name] = (
-                f"within budget and within {tie:.0%} of the fastest, but less "
-                f"accurate than {winner.name} ({c.p50_ms:.2f} ms)"
-            )
-        elif base is not None and c is not base and not (c.p50_ms or 0) < (base.p50_ms or 0):
-            reasons[c.name] = f"within budget but not faster than {baseline} ({c.p50_ms:.2f} ms)"
+                reasons[c.name] = f"recommended: fastest within budget, {speed.text(c)}"
+        elif c.name in reasons:
+            continue
+        elif c in tied and not lost_to_base:
+            reasons[c.name] = (f"within budget and tied on speed with {winner.name} ({margin}), "
+                               f"{speed.text(c)}; {winner.name} won on {_decided_by(winner, c)}")
+        elif base is not None and c is not base and not (
+            speed.point(c) < speed.point(base) and not speed.tied(c, base)
+        ):
+            reasons[c.name] = (f"within budget but not clearly faster than {baseline} "
+                               f"({speed.text(c)} vs {speed.text(base)})")
         else:
-            reasons[c.name] = (
-                f"within budget but slower than {winner.name} "
-                f"({c.p50_ms:.2f} vs {winner.p50_ms:.2f} ms)"
-            )
+            reasons[c.name] = (f"within budget but slower than {winner.name} "
+                               f"({speed.text(c)} vs {speed.text(winner)})")
     return Decision(recommended=winner.name, reasons=reasons)
+
+
+def clearly_faster(ratio_high: float) -> bool:
+    """Whether a paired ratio (variant time over baseline time) is below one beyond noise.
+
+    The whole confidence interval must lie below one: a variant whose interval straddles
+    one is as fast as the baseline as far as the measurement can tell.
+    """
+    return ratio_high < 1.0
