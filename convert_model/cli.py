@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -363,10 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Before torch loads: PyTorch's idle OpenMP threads otherwise spin, and on a busy machine
-    # a spinning thread that loses its core stalls the original's calls for a scheduler
-    # period, swamping its measured latency (onnxruntime's spinning is off for the same reason).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         if argv and argv[0] == "verify":
             return _run_verify(argv[1:])

@@ -7,7 +7,6 @@ decision rule in ``optimizers/select.py``.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from benchmarks.parity import (
 from benchmarks.splits import DataSplit, calibration_record
 from convert_model.core.errors import OptimizationError
 from convert_model.core.hashing import sha256_file
+from convert_model.core.omp import effective_wait_policy
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
 from optimizers.types import Variant
@@ -350,7 +350,7 @@ def time_and_choose(
                            "precision": options.latency.precision,
                            "confidence": options.latency.confidence,
                            "rounds_run": timings["original"].runs},
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
+        "omp_wait_policy": effective_wait_policy(),  # PyTorch's idle threads spin?
         "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
         "calibration": calibration_record(original.split, records) if original.split else None,
         "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
