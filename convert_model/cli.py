@@ -341,19 +341,17 @@ def _run_verify(argv: Sequence[str]) -> int:
     args = _verify_parser().parse_args(argv)
     from convert_model.bundle.verify import check_data, verify
 
-    result = verify(args.out)
-    if result.ok and args.data is not None:
-        result = check_data(args.out, args.data)
-    if result.ok:
-        print(
-            f"{args.out}: ok ({len(result.manifest.files)} files, "
-            f"{len(result.manifest.variants)} variant(s) within budget)"
-        )
-        return EXIT_OK
-    print(f"{args.out}: verification failed", file=sys.stderr)
-    for line in result.problems:
-        print(f"  {line}", file=sys.stderr)
-    return EXIT_GATE
+    results = [verify(args.out)]
+    if results[0].ok and args.data is not None:
+        results.append(check_data(args.out, args.data))
+    problems = [line for r in results for line in r.problems]
+    stream = sys.stderr if problems else sys.stdout
+    print(f"{args.out}: {'verification failed' if problems else 'ok'}", file=stream)
+    for r in results:
+        print("\n".join(r.lines()), file=stream)
+    for line in problems:
+        print(f"  {line}", file=stream)
+    return EXIT_GATE if problems else EXIT_OK
 
 
 def _run_references(argv: Sequence[str]) -> int:
