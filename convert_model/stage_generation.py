@@ -28,7 +28,9 @@ from benchmarks.generation import (
     identical_share,
     padded,
     score_text,
+    stop_ids,
     time_generation,
+    vacuous,
 )
 from convert_model.core.errors import OptimizationError, first_line, summary
 from convert_model.core.hashing import sha256_file
@@ -52,6 +54,7 @@ BASELINE = "fp32"
 DEFAULT_BEAMS = 4  # beams for the beam-search check when the model's config asks for greedy
 TIE = 0.03  # tokens/s within 3% of the fastest: the more faithful variant wins
 GENERATION_METRICS = ("token_agreement", "exact_match")
+COULD_NOT_RUN = "could not run: "  # a variant that fails to load or run, not to agree
 CHECK_FILE = "check.npz"  # prompts and the original's greedy tokens, for ``verify``
 CHECK_PROMPTS = 16
 
@@ -68,15 +71,19 @@ class GenerationBudget:
             original's (in the metric's units; 0.01 = 1 point of a 0-1 metric).
         min_identical_unlabelled: without labels there is no task metric; a quantized
             variant then needs this share of greedy outputs identical to the original's.
+        min_beam_identical: a quantized variant's share of top beams identical to the
+            original's, with or without labels.
     """
 
     fp32_greedy_identical: float = 1.0
     fp32_beam_identical: float = 0.98
     max_metric_drop: float = 0.01
     min_identical_unlabelled: float = 0.9
+    min_beam_identical: float = 0.75  # quantized variants: top beams identical, labels or not
 
     def __post_init__(self) -> None:
-        for name in ("fp32_greedy_identical", "fp32_beam_identical", "min_identical_unlabelled"):
+        for name in ("fp32_greedy_identical", "fp32_beam_identical", "min_identical_unlabelled",
+                     "min_beam_identical"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -176,6 +183,7 @@ class GenerationResult:
     recommended: str | None
     threads: int
     notes: tuple[str, ...] = field(default=())
+    vacuous: bool = False  # the original generated nothing but padding/EOS
 
     @property
     def passed(self) -> bool:
@@ -205,11 +213,13 @@ class GenerationResult:
                 "fp32_beam_identical": self.budget.fp32_beam_identical,
                 "max_metric_drop": self.budget.max_metric_drop,
                 "min_identical_unlabelled": self.budget.min_identical_unlabelled,
+                "min_beam_identical": self.budget.min_beam_identical,
             },
             "original": dict(self.original),
             "variants": [v.to_json() for v in self.variants],
             "recommended": self.recommended,
             "notes": list(self.notes),
+            "vacuous": self.vacuous,
         }
 
 
@@ -550,8 +560,9 @@ def _measure(
                 raise
             variants.remove(variant)
             shutil.rmtree(bundle / FOLDER / variant.name)
-            notes.append(f"{variant.name}: dropped, onnxruntime cannot open it ({e})")
-            log(f"generation {variant.name}: dropped, onnxruntime cannot open it")
+            notes.append(f"{variant.name}: {COULD_NOT_RUN}onnxruntime cannot open it "
+                         f"({first_line(e)})")
+            log(f"generation {variant.name}: {COULD_NOT_RUN}onnxruntime cannot open it")
     settings = next(iter(runners.values()))[1].settings
     pad = settings.pad_token_id
     num_beams = settings.num_beams if (settings.num_beams or 1) > 1 else DEFAULT_BEAMS
@@ -567,13 +578,25 @@ def _measure(
         score_text(reference[1], prompts.labels, decode) if prompts.labels is not None else None
     )
     save_check(bundle / FOLDER / CHECK_FILE, prompts, reference[1][:CHECK_PROMPTS])
-    measured = []
+    empty = vacuous(reference[1], stop_ids(pad, settings.eos_token_id))
+    if empty:
+        log("warning: the original generates only padding/end-of-sequence tokens for every "
+            "prompt; token identity with it would prove nothing")
+    measured, broken = [], []
     for variant in variants:
         generate = runners[variant.name][0]
-        greedy = generate_all(generate, prompts.inputs, num_beams=1, batch_size=batch_size,
-                              pad_token_id=pad)
-        beam = generate_all(generate, prompts.inputs, num_beams=num_beams,
-                            batch_size=batch_size, pad_token_id=pad)
+        try:
+            greedy = generate_all(generate, prompts.inputs, num_beams=1,
+                                  batch_size=batch_size, pad_token_id=pad)
+            beam = generate_all(generate, prompts.inputs, num_beams=num_beams,
+                                batch_size=batch_size, pad_token_id=pad)
+        except Exception as e:  # noqa: BLE001  a graph that fails mid-loop is a finding
+            if variant.name == BASELINE:
+                raise
+            line = f"{COULD_NOT_RUN}{type(e).__name__}: {first_line(e)}"
+            log(f"generation {variant.name}: {line}")
+            broken.append(replace(variant, failures=(line,)))
+            continue
         scores = score_text(greedy, prompts.labels, decode) if prompts.labels is not None else None
         measured.append(replace(
             variant,
@@ -584,7 +607,7 @@ def _measure(
         log(f"generation {variant.name}: greedy identical {measured[-1].greedy_identical:.1%}, "
             f"beam identical {measured[-1].beam_identical:.1%}"
             + (f", {prompts.metric} {getattr(scores, str(prompts.metric)):.4f}" if scores else ""))
-    judged = [_judge(v, budget, original_scores, prompts.metric) for v in measured]
+    judged = [_judge(v, budget, original_scores, prompts.metric, empty) for v in measured]
 
     log(f"timing generation: {timing.prompts} prompts x {timing.rounds} rounds, batch 1")
     latency = time_generation(
@@ -601,7 +624,7 @@ def _measure(
         )
         for v in judged
     ]
-    chosen, decided = _choose(timed)
+    chosen, decided = _choose(timed + broken)
     return GenerationResult(
         split=graphs.to_json(),
         examples=prompts.size,
@@ -617,6 +640,7 @@ def _measure(
         recommended=chosen,
         threads=threads,
         notes=tuple(notes),
+        vacuous=empty,
     )
 
 
@@ -663,9 +687,14 @@ def _decoder_for(loaded: LoadedModel) -> Callable[[np.ndarray], str] | None:
 
 
 def _judge(variant: GenerationVariant, budget: GenerationBudget,
-           original: TextScores | None, metric: str | None) -> GenerationVariant:
+           original: TextScores | None, metric: str | None,
+           empty: bool = False) -> GenerationVariant:
     failures: list[str] = []
     greedy, beam = variant.greedy_identical or 0.0, variant.beam_identical or 0.0
+    if empty:
+        failures.append("the original generated only padding/EOS: token identity is vacuous")
+    if variant.name != BASELINE and beam < budget.min_beam_identical:
+        failures.append(f"top beam identical {beam:.1%} < {budget.min_beam_identical:.0%}")
     if variant.name == BASELINE:
         if greedy < budget.fp32_greedy_identical:
             failures.append(f"greedy outputs identical {greedy:.1%} < "
@@ -697,8 +726,10 @@ def _choose(variants: Sequence[GenerationVariant]) -> tuple[str | None, list[Gen
     for v in variants:
         if v is chosen:
             reason = f"recommended: {speed[v.name]:.1f} tokens/s, fastest within budget"
+        elif v.failures and v.failures[0].startswith(COULD_NOT_RUN):
+            reason = "not chosen: " + v.failures[0]
         elif v.failures:
-            reason = "not chosen: " + "; ".join(v.failures)
+            reason = "not chosen: outside the accuracy budget: " + "; ".join(v.failures)
         elif speed[v.name] < speed[BASELINE]:
             reason = f"not chosen: slower than fp32 ({speed[v.name]:.1f} tokens/s)"
         else:
