@@ -300,29 +300,50 @@ def convert(
             )
             for record in _worst(fp32.parity):
                 progress.note(_describe(record))
+            from converters.export import export_causes
+            from optimizers.select import broken_graph
+
+            broken = broken_graph(fp32.parity)
+            if broken:
+                causes = export_causes(graph.attempts) or ["no exporter reported a cause"]
+                fp32 = replace(fp32, failures=(*fp32.failures, f"graph broken ({broken}); "
+                                               f"export: {'; '.join(causes)}"))
+                progress.note(f"the fp32 graph is broken ({broken}): skipping optimisation "
+                              "and timing")
+                for cause in causes:
+                    progress.note(f"  {cause}")
             if original.eval_score is not None and eval_set is not None:
                 progress.note(
                     f"task metric {eval_set.metric}: original {original.eval_score:.4f}, "
                     f"fp32 {fp32.task_metric:.4f} ({eval_set.size} examples)"
                 )
         with progress.stage("optimise and quantize"):
-            records = [fp32] + stages.build_variants(
-                graph.path, staging, loaded, original, options, threads, progress.note
-            )
-            records = stages.recover_int8(
-                records, graph.path, staging, loaded, original, options, threads, progress.note
-            )
+            records = [fp32]
+            if not broken:
+                records += stages.build_variants(
+                    graph.path, staging, loaded, original, options, threads, progress.note
+                )
+                records = stages.recover_int8(
+                    records, graph.path, staging, loaded, original, options, threads,
+                    progress.note,
+                )
         with progress.stage(f"measure latency ({threads} threads) and choose"):
             from convert_model.stage_sweep import measure_sweep
 
-            sweep = measure_sweep(
-                records, staging, loaded, graph.inputs, original, options, threads, progress
-            )
-            with progress.bar(options.latency.rounds, "latency rounds") as bar:
-                records, measurement = stages.time_and_choose(
-                    records, staging, loaded, original, eval_set, options, threads,
-                    progress.note, on_round=lambda _: bar.advance(),
+            sweep = None
+            if broken:
+                records, measurement = stages.untimed(
+                    records, original, eval_set, threads, f"the fp32 graph is broken ({broken})"
                 )
+            else:
+                sweep = measure_sweep(
+                    records, staging, loaded, graph.inputs, original, options, threads, progress
+                )
+                with progress.bar(options.latency.rounds, "latency rounds") as bar:
+                    records, measurement = stages.time_and_choose(
+                        records, staging, loaded, original, eval_set, options, threads,
+                        progress.note, on_round=lambda _: bar.advance(),
+                    )
         generation = None
         if generative:
             with progress.stage("generation: export with past key/values, check vs generate"):

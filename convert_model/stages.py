@@ -301,7 +301,6 @@ def time_and_choose(
     on_round: Callable[[int], None] | None = None,
 ) -> tuple[list[Any], Mapping[str, Any]]:
     """Time the original and every runnable variant in one interleaved run, then choose."""
-    from benchmarks.hardware import cpu_info
     from benchmarks.latency import ratio_text, speedup_of
     from optimizers.select import choose, measured_from
 
@@ -341,24 +340,43 @@ def time_and_choose(
     ]
     log(f"recommended: {decision.recommended or 'none'}")
     records = [_keep_or_drop(r, folder, decision.recommended) for r in records]
-    measurement = {
-        "threads": threads,
-        "cpu": cpu_info(),
+    measurement = measurement_record(records, original, eval_set, threads) | {
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
         "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds,
                            "max_rounds": options.latency.round_cap,
                            "precision": options.latency.precision,
                            "confidence": options.latency.confidence,
                            "rounds_run": timings["original"].runs},
+        "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
+    }
+    return records, measurement
+
+
+def measurement_record(records: list[Any], original: Original, eval_set: EvalSet | None,
+                       threads: int) -> dict[str, Any]:
+    """The manifest's ``measurement`` facts that do not come from timing."""
+    from benchmarks.hardware import cpu_info
+
+    return {
+        "threads": threads,
+        "cpu": cpu_info(),
+        "latency_input": None,
+        "latency_config": None,
         "omp_wait_policy": effective_wait_policy(),  # PyTorch's idle threads spin?
         "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
         "calibration": calibration_record(original.split, records) if original.split else None,
-        "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
+        "original": {"latency": None, "task_metric": original.eval_score},
         "eval": None
         if eval_set is None
         else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
     }
-    return records, measurement
+
+
+def untimed(records: list[Any], original: Original, eval_set: EvalSet | None, threads: int,
+            why: str) -> tuple[list[Any], Mapping[str, Any]]:
+    """Records and measurement when timing was skipped (a broken fp32 graph): nothing chosen."""
+    records = [replace(r, reason=f"not timed: {why}") for r in records]
+    return records, measurement_record(records, original, eval_set, threads) | {"skipped": why}
 
 
 def _allowed(record: Any, options: Any) -> bool:

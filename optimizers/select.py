@@ -209,3 +209,23 @@ def clearly_faster(ratio_high: float) -> bool:
     one is as fast as the baseline as far as the measurement can tell.
     """
     return ratio_high < 1.0
+
+
+BROKEN_COSINE = 0.9  # an export this far from the original is broken, not merely imprecise
+
+
+def broken_graph(parity: Sequence[Any]) -> str | None:
+    """Why an fp32 export is too broken to optimise or time, or None when it is not.
+
+    Broken: an output whose shape differs, that holds NaN/Inf where the original does not,
+    whose difference is not finite, or whose min cosine is below ``BROKEN_COSINE``.
+    """
+    for r in parity:
+        where = f"{r.name} (check {r.check})"
+        if not r.shape_match:
+            return f"{where}: shape differs from the original's"
+        if r.nonfinite or r.max_abs_diff != r.max_abs_diff or r.max_abs_diff == float("inf"):
+            return f"{where}: max abs diff {r.max_abs_diff:g}, {r.nonfinite} NaN/Inf value(s)"
+        if r.min_cosine is not None and r.min_cosine < BROKEN_COSINE:
+            return f"{where}: min cosine {r.min_cosine:.4f}"
+    return None
