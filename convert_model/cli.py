@@ -77,7 +77,8 @@ def _convert_parser() -> argparse.ArgumentParser:
         choices=tuple(METRICS),
         help="task metric for --eval-data",
     )
-    p.add_argument("--metric-output", help="model output the metric reads (default: the first)")
+    p.add_argument("--metric-output", help="model output the metric reads (default: for "
+                   "accuracy the class probabilities/logits, else the first)")
     p.add_argument(
         "--sample-data",
         type=Path,

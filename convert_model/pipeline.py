@@ -403,7 +403,9 @@ def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) 
 
     if options.eval_data is None or options.metric is None:
         return None
-    output = options.metric_output or output_names[0]
+    from benchmarks.evaluate import default_metric_output
+
+    output = options.metric_output or default_metric_output(options.metric, output_names)
     if output not in output_names and _generates(loaded):
         log(f"eval set read by the generation checks: its {options.metric} metric reads "
             f"generated {output!r}")

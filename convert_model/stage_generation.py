@@ -468,8 +468,10 @@ def _check_opens(path: Path, what: str) -> None:
     """
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # FATAL only: onnxruntime's log lines stay off the console
     try:
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001  onnxruntime's errors are untyped
         raise OptimizationError(f"{what} does not run on CPU: {first_line(e)}") from e
 

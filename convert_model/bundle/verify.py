@@ -172,6 +172,13 @@ def check_data(out: Path, data: Path) -> VerifyResult:
                 f"({', '.join(features)}); got {got}"
             )
         feed[schema["input"]] = matrix.astype(np.float32)
+        holes = np.flatnonzero(np.isnan(feed[schema["input"]]).any(axis=1))
+        if schema.get("missing") == "not accepted" and holes.size:
+            raise UsageError(
+                f"{data}: row(s) {', '.join(map(str, holes[:5].tolist()))}"
+                f"{' …' if holes.size > 5 else ''} hold NaN, and this model does not accept "
+                "missing values (its input schema says so); fill or drop them"
+            )
     names = [i["name"] for i in manifest.inputs]
     missing = [n for n in names if n not in feed]
     if missing:
