@@ -339,7 +339,8 @@ def convert(
                 sweep = measure_sweep(
                     records, staging, loaded, graph.inputs, original, options, threads, progress
                 )
-                with progress.bar(options.latency.rounds, "latency rounds") as bar:
+                with progress.bar(options.latency.round_cap,
+                                  "latency rounds (at most; until the ratios settle)") as bar:
                     records, measurement = stages.time_and_choose(
                         records, staging, loaded, original, eval_set, options, threads,
                         progress.note, on_round=lambda _: bar.advance(),
