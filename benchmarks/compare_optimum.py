@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -180,9 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seq-len", type=int, default=128, help="sequence length timed (batch 1)")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = p.parse_args(argv)
-    # As the command line does: PyTorch's spinning OpenMP threads otherwise steal a core
-    # from whichever graph runs next (measured: 9 ms of CPU after each call).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory(prefix="convert-model-vs-optimum-") as tmp:
         rows = compare(args.checkpoint, eval_data=args.eval_data, metric=args.metric,
                        threads=args.threads, rounds=args.rounds, work=Path(tmp),

@@ -8,8 +8,12 @@ counts as a regression only when it is beyond both the threshold and the runs' o
 regresses when a variant's min cosine or task metric drops by more than
 ``max_parity_drop``, or a variant that passed now fails.
 
-Measuring is separate from deciding: ``compare`` lists every regression; the caller (the
-``convert-model compare`` command) turns them into an exit code.
+Speed-ups of int8 and fused graphs depend on the instruction set (AVX-512 VNNI or only
+AVX2) and on the thread count, so ``compare`` also lists how the two machines differ in
+those (``hardware``); the processor's name alone differing is only a note.
+
+Measuring is separate from deciding: ``compare`` lists every regression and hardware
+difference; the caller (the ``convert-model compare`` command) turns them into an exit code.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Comparison:
     variants: tuple[VariantDiff, ...]
     regressions: tuple[str, ...]
     notes: tuple[str, ...]
+    hardware: tuple[str, ...] = ()  # how the machines differ in ISA or threads
 
     @property
     def ok(self) -> bool:
@@ -182,9 +187,31 @@ def compare(
     new_cpu = ((new.get("machine") or {}).get("cpu") or {}).get("processor")
     if old_cpu != new_cpu:
         notes.append(f"measured on different CPUs: baseline {old_cpu}, new {new_cpu}")
-    return Comparison(
-        config=config, variants=diffs, regressions=tuple(regressions), notes=tuple(notes)
-    )
+    hardware = hardware_differences(new, baseline)
+    notes += list(hardware)
+    return Comparison(config=config, variants=diffs, regressions=tuple(regressions),
+                      notes=tuple(notes), hardware=hardware)
+
+
+def hardware_differences(new: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple[str, ...]:
+    """How the two reports' machines differ in instruction sets or threads, one line each."""
+    old_machine, new_machine = baseline.get("machine") or {}, new.get("machine") or {}
+    lines = []
+    old_isa = set((old_machine.get("cpu") or {}).get("instructions") or ())
+    new_isa = set((new_machine.get("cpu") or {}).get("instructions") or ())
+    if old_isa != new_isa:
+        only_old, only_new = sorted(old_isa - new_isa), sorted(new_isa - old_isa)
+        lines.append(
+            "instruction sets differ: "
+            + "; ".join(part for part in (
+                f"only the baseline has {', '.join(only_old)}" if only_old else "",
+                f"only the new report has {', '.join(only_new)}" if only_new else "",
+            ) if part)
+        )
+    if old_machine.get("threads") != new_machine.get("threads"):
+        lines.append(f"thread counts differ: baseline {old_machine.get('threads')}, "
+                     f"new {new_machine.get('threads')}")
+    return tuple(lines)
 
 
 def _speed(v: Mapping[str, Any] | None) -> str:

@@ -40,6 +40,21 @@ class EvalSet:
 
 
 LABEL_KEYS = ("labels", "label")
+SCORE_NAMES = ("prob", "logits", "scores")  # outputs that hold one score per class
+
+
+def default_metric_output(metric: str, output_names: Sequence[str]) -> str:
+    """The output a metric reads when ``--metric-output`` is not given.
+
+    ``accuracy`` takes an argmax over classes, so it reads the class-score output (named
+    like probabilities or logits: a classifier's ``probabilities``, not its 1-D ``label``);
+    every other metric, and a model without such an output, reads the first output.
+    """
+    if metric == "accuracy":
+        for name in output_names:
+            if any(key in name.lower() for key in SCORE_NAMES):
+                return name
+    return output_names[0]
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -156,11 +171,11 @@ def run_batched(run: Runner, inputs: Inputs, batch_size: int = 16) -> Outputs:
 def check_records(
     run: Runner, examples: Sequence[Inputs], references: Sequence[Outputs]
 ) -> list[OutputParity]:
-    """Parity at every check shape."""
+    """Parity at every check shape (token-level outputs on real positions only)."""
     return [
         r
         for check, (example, reference) in enumerate(zip(examples, references, strict=True))
-        for r in compare(reference, run(example), check)
+        for r in compare(reference, run(example), check, example)
     ]
 
 

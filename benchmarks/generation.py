@@ -68,6 +68,26 @@ def identical_share(reference: Sequence[np.ndarray], candidate: Sequence[np.ndar
     return float(np.mean(same))
 
 
+def stop_ids(*ids: int | Sequence[int] | None) -> frozenset[int]:
+    """Token ids that carry no content (padding, end of sequence), from settings' fields."""
+    found: set[int] = set()
+    for value in ids:
+        if value is None:
+            continue
+        found.update([value] if isinstance(value, int) else value)
+    return frozenset(found)
+
+
+def content_rows(rows: Sequence[np.ndarray], stops: frozenset[int]) -> int:
+    """How many generated rows hold a token that is not padding or end of sequence."""
+    return sum(bool(np.any(~np.isin(np.asarray(r), list(stops)))) for r in rows)
+
+
+def vacuous(rows: Sequence[np.ndarray], stops: frozenset[int]) -> bool:
+    """Whether nothing was generated but padding/EOS: token identity with it proves nothing."""
+    return content_rows(rows, stops) == 0
+
+
 def padded(rows: Sequence[np.ndarray], fill: int = IGNORE_INDEX - 1) -> np.ndarray:
     """Rows of different lengths as one matrix, padded with ``fill``."""
     width = max((len(r) for r in rows), default=0)

@@ -135,15 +135,21 @@ def bundle_generator(bundle: Path, files: Mapping[str, str], threads: int) -> tu
 
 def generation_failures(*, greedy: float, beam: float, exact: bool, budget: ParityBudget,
                         scores: TextScores | None, original: TextScores | None,
-                        metric: str | None) -> tuple[str, ...]:
+                        metric: str | None, vacuous: bool = False) -> tuple[str, ...]:
     """What a generation variant breaks of ``budget``.
 
     Rules:
-    1. ``exact`` (the fp32 graphs): greedy and top-beam identity, each at its minimum.
-    2. Otherwise, with labels: the task metric may drop at most ``max_metric_drop``.
-    3. Otherwise, without labels: greedy identity at its minimum.
+    1. An original that generated only padding/EOS (``vacuous``) proves nothing: a failure.
+    2. ``exact`` (the fp32 graphs): greedy and top-beam identity, each at its minimum.
+    3. Otherwise, top-beam identity at its minimum, labels or not; and with labels the task
+       metric may drop at most ``max_metric_drop``, without them greedy identity at its
+       minimum.
     """
     lines: list[str] = []
+    if vacuous:
+        lines.append("the original generated only padding/EOS: token identity is vacuous")
+    if not exact and budget.min_beam_identical is not None and beam < budget.min_beam_identical:
+        lines.append(f"top beam identical {beam:.1%} < {budget.min_beam_identical:.0%}")
     if exact:
         if budget.min_greedy_identical is not None and greedy < budget.min_greedy_identical:
             lines.append(f"greedy outputs identical {greedy:.1%} < "

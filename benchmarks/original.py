@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.evaluate import EvalSet, Inputs, Outputs, run_batched, task_score
+from benchmarks.parity import require_finite_original
+from benchmarks.splits import DataSplit
 from converters.types import LoadedModel
 
 
@@ -17,6 +19,7 @@ class Original:
     eval_set: EvalSet | None
     eval_outputs: Outputs | None
     eval_score: float | None
+    split: DataSplit | None = None  # calibration data, apart from the rows that judge
 
     def latency_feed(self) -> Inputs:
         """One batch-1 input: the eval set's first example, else the first check input."""
@@ -25,10 +28,17 @@ class Original:
         return self.examples[0]
 
 
-def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: int) -> Original:
-    """Run the original on the check inputs and, when given, the eval set."""
+def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: int,
+                     split: DataSplit | None = None) -> Original:
+    """Run the original on the check inputs and, when given, the eval set.
+
+    Raises:
+        CheckpointError: when the original's own outputs hold NaN or Inf.
+    """
     references = tuple(loaded.run(example) for example in loaded.examples)
     eval_outputs = run_batched(loaded.run, eval_set.inputs, batch_size) if eval_set else None
+    require_finite_original(references + ((eval_outputs,) if eval_outputs else ()),
+                            str(loaded.source))
     score = task_score(eval_set, eval_outputs) if eval_set is not None and eval_outputs else None
     return Original(
         examples=loaded.examples,
@@ -36,4 +46,5 @@ def measure_original(loaded: LoadedModel, eval_set: EvalSet | None, batch_size: 
         eval_set=eval_set,
         eval_outputs=eval_outputs,
         eval_score=score,
+        split=split,
     )

@@ -62,10 +62,31 @@ def median_error(latency: Mapping[str, Any] | None) -> float:
 def speedup_spread(
     variant: Mapping[str, Any] | None, original: Mapping[str, Any] | None
 ) -> float | None:
-    """Relative standard error of a speed-up (a ratio of two p50s): both errors combined."""
+    """Relative standard error of a speed-up.
+
+    From the paired ratio's interval when there is one (half-width on the log scale over
+    the normal quantile of its confidence), else both p50s' errors combined.
+    """
     if not variant or not original:
         return None
+    paired = variant.get("ratio_to_reference")
+    if paired and paired.get("low") and paired.get("high"):
+        z = _normal_quantile(0.5 + float(paired.get("confidence", 0.95)) / 2)
+        half = (math.log(float(paired["high"])) - math.log(float(paired["low"]))) / 2
+        return round(half / z, 4)
     return round(math.hypot(median_error(variant), median_error(original)), 4)
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on ``erf`` (no scipy)."""
+    low, high = -10.0, 10.0
+    for _ in range(80):
+        mid = (low + high) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
 
 
 def _worst(values: Sequence[float | None], lowest: bool) -> float | None:
@@ -238,6 +259,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
             "task_metric": original.get("task_metric"),
         },
         "eval": measurement.get("eval"),
+        "calibration": measurement.get("calibration"),
         "gates": _gates(variants, manifest.recommended),
         "variants": variants,
         "sweep": sweep.to_json() if sweep is not None else None,
@@ -302,7 +324,31 @@ def check_report(data: Any, where: str = "report") -> dict[str, Any]:
     for v in data["variants"]:
         if not isinstance(v, dict) or "name" not in v:
             raise ReportError(f"{where}: malformed report; a variant has no name")
+    bad = nonfinite_figures(data)
+    if bad:
+        raise ReportError(f"{where}: bad report; NaN/Inf figures: {', '.join(bad[:5])}"
+                          + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
     return data
+
+
+def nonfinite_figures(data: Mapping[str, Any]) -> list[str]:
+    """The figures ``compare`` reads that are NaN or Inf, as ``variant.field`` paths."""
+    found = []
+
+    def check(path: str, value: Any) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(path)
+
+    original = data.get("original") or {}
+    check("original.task_metric", original.get("task_metric"))
+    check("original.latency.p50_ms", (original.get("latency") or {}).get("p50_ms"))
+    for v in data["variants"]:
+        name = v["name"]
+        for key in ("speedup", "speedup_spread", "task_metric"):
+            check(f"{name}.{key}", v.get(key))
+        check(f"{name}.parity.min_cosine", (v.get("parity") or {}).get("min_cosine"))
+        check(f"{name}.latency.p50_ms", (v.get("latency") or {}).get("p50_ms"))
+    return found
 
 
 def read_report(path: Path) -> dict[str, Any]:

@@ -74,12 +74,17 @@ def headline(report: Mapping[str, Any]) -> list[str]:
     lines.append(
         f"Measured on {cpu.get('processor', 'unknown CPU')} ({instructions}) with "
         f"{machine.get('threads')} threads, onnxruntime {machine.get('onnxruntime')}{policy}; "
-        f"input {_shape(report.get('latency_input'))}; {config.get('rounds', '?')} interleaved "
+        f"input {_shape(report.get('latency_input'))}; "
+        f"{config.get('rounds_run', config.get('rounds', '?'))} interleaved "
         f"rounds after {config.get('warmup', '?')} warm-up calls."
     )
+    precision = config.get("precision")
     lines.append(
         "Speed-ups are ratios to the original measured in the same run, so they hold across "
         "machines of a kind; absolute times (ms) depend on the machine."
+        + (f" Each is the median of per-round paired ratios, timed until its "
+           f"{config.get('confidence', 0.95):.0%} interval was within ±{precision:.0%} "
+           f"(at most {config.get('max_rounds')} rounds)." if precision else "")
     )
     return lines
 
@@ -146,6 +151,14 @@ def gate_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]]:
     ]
 
 
+def _short(error: str, limit: int = 90) -> str:
+    """An error cell: the first meaningful line, cut at a word."""
+    from convert_model.core.errors import meaningful_lines
+
+    line = (meaningful_lines(error) or [error])[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def sweep_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]] | None:
     """Per sweep point, each runner's p50 (ms) and speed-up over the original."""
     sweep = report.get("sweep")
@@ -153,7 +166,7 @@ def sweep_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]] | None:
         return None
     names: list[str] = []
     for p in sweep["points"]:
-        names += [n for n in p["latency"] if n not in names]
+        names += [n for n in [*p["latency"], *p.get("errors", {})] if n not in names]
     names.sort(key=lambda n: n != "original")
     header = ["batch × seq", *[n + (" ★" if n == report["recommended"] else "") for n in names]]
     rows = []
@@ -161,7 +174,8 @@ def sweep_rows(report: Mapping[str, Any]) -> tuple[Row, list[Row]] | None:
         cells = [f"{p['batch_size']} × {p['seq_len']}" if p["seq_len"] else str(p["batch_size"])]
         for n in names:
             if n not in p["latency"]:
-                cells.append("error" if n in p.get("errors", {}) else "–")
+                error = p.get("errors", {}).get(n)
+                cells.append(f"error: {_short(error)}" if error else "–")
                 continue
             cell = f"{p['latency'][n]['p50_ms']:.2f}"
             if n != "original" and n in p.get("speedup", {}):

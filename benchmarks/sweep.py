@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmarks.footprint import Footprint
 from benchmarks.latency import LatencyConfig, LatencyStats, measure_interleaved
+from convert_model.core.errors import summary
 
 Inputs = Mapping[str, np.ndarray]
 Axes = Mapping[str, Mapping[int, str]]  # per input: axis index -> axis name (dynamic axes)
@@ -281,8 +282,7 @@ def run_sweep(
             try:
                 run(feed)  # one untimed call also finds the points a runner cannot take
             except Exception as e:  # noqa: BLE001  a point the model cannot run is a finding
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                errors[name] = f"{type(e).__name__}: {first}"[:300]
+                errors[name] = summary(e)[:300]
                 continue
             live[name] = functools.partial(run, feed)
         latency = measure_interleaved(live, config.latency(), batch_size=batch_size) if live else {}

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from convert_model.core.errors import (
+from convert_model.core.omp import apply_wait_policy
+
+apply_wait_policy()  # before any stage imports torch: the CLI and the API time alike
+
+from convert_model.core.errors import (  # noqa: E402  after the wait policy, on purpose
     BundleError,
     CheckpointError,
     ConvertModelError,

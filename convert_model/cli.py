@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
-from convert_model.core.threads import set_timing_conditions
 
 if TYPE_CHECKING:
     from convert_model.bundle.manifest import Manifest
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_HARDWARE = 4  # compare: the reports were measured on different ISAs or thread counts
 SUBCOMMANDS = ("verify", "compare", "references", "serve", "fleet")
 
 
@@ -147,6 +147,12 @@ def _compare_parser() -> argparse.ArgumentParser:
         default="0.001",
         help="largest tolerated drop of min cosine or task metric (default: 0.001)",
     )
+    p.add_argument(
+        "--allow-different-hardware",
+        action="store_true",
+        help="compare reports measured on different instruction sets or thread counts "
+        "(default: exit 4 naming the difference)",
+    )
     return p
 
 
@@ -165,6 +171,11 @@ def _run_compare(argv: Sequence[str]) -> int:
         if isinstance(e, ConvertModelError):
             raise
         raise UsageError(str(e)) from e
+    if result.hardware and not args.allow_different_hardware:
+        print(f"convert-model: compare: {args.new} and {args.baseline} were measured on "
+              f"different hardware ({'; '.join(result.hardware)}); speed-ups do not compare "
+              "(--allow-different-hardware compares anyway)", file=sys.stderr)
+        return EXIT_HARDWARE
     print(result.markdown())
     return EXIT_OK if result.ok else EXIT_GATE
 
@@ -173,22 +184,21 @@ def _run_verify(argv: Sequence[str]) -> int:
     args = _verify_parser().parse_args(argv)
     from convert_model.bundle.verify import check_data, verify
 
-    result = verify(args.out)
-    if result.ok and args.data is not None:
-        result = check_data(args.out, args.data)
-    if result.ok and args.server:
+    results = [verify(args.out)]
+    if results[0].ok and args.data is not None:
+        results.append(check_data(args.out, args.data))
+    if results[0].ok and args.server:
         from convert_model.cli_serve import run_verify_server
+
         return run_verify_server(args.out, args.server)
-    if result.ok:
-        print(
-            f"{args.out}: ok ({len(result.manifest.files)} files, "
-            f"{len(result.manifest.variants)} variant(s) within budget)"
-        )
-        return EXIT_OK
-    print(f"{args.out}: verification failed", file=sys.stderr)
-    for line in result.problems:
-        print(f"  {line}", file=sys.stderr)
-    return EXIT_GATE
+    problems = [line for r in results for line in r.problems]
+    stream = sys.stderr if problems else sys.stdout
+    print(f"{args.out}: {'verification failed' if problems else 'ok'}", file=stream)
+    for r in results:
+        print("\n".join(r.lines()), file=stream)
+    for line in problems:
+        print(f"  {line}", file=stream)
+    return EXIT_GATE if problems else EXIT_OK
 
 
 def _run_references(argv: Sequence[str]) -> int:
@@ -204,27 +214,33 @@ def _run_references(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] == "verify":
+        return _run_verify(argv[1:])
+    if argv and argv[0] == "serve":
+        from convert_model.cli_serve import run_serve
+
+        return run_serve(argv[1:], _Parser)
+    if argv and argv[0] == "compare":
+        return _run_compare(argv[1:])
+    if argv and argv[0] == "fleet":
+        from convert_model.fleet.cli import main as fleet_main
+
+        return fleet_main(argv[1:])
+    if argv and argv[0] in ("references", "--list-references"):
+        return _run_references(argv[1:])
+    return _run_convert(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
-    set_timing_conditions()  # before torch loads, as convert() does for Python callers
     try:
-        if argv and argv[0] == "verify":
-            return _run_verify(argv[1:])
-        if argv and argv[0] == "serve":
-            from convert_model.cli_serve import run_serve
-            return run_serve(argv[1:], _Parser)
-        if argv and argv[0] == "compare":
-            return _run_compare(argv[1:])
-        if argv and argv[0] == "fleet":  # convert_model/fleet/cli.py
-            from convert_model.fleet.cli import main as fleet_main
-
-            return fleet_main(argv[1:])
-        if argv and argv[0] in ("references", "--list-references"):
-            return _run_references(argv[1:])
-        return _run_convert(argv)
+        code = _dispatch(argv)
+        sys.stdout.flush()  # here, so a reader that went away is caught below
+        return code
     except ParityError as e:
         print(f"convert-model: {e}", file=sys.stderr)
         for line in e.failures:
@@ -237,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("convert-model: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception:  # noqa: BLE001  an unexpected error is a bug: show everything
         traceback.print_exc()
         print(
@@ -244,6 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``| head -3``): not an error; keep Python's exit flush quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(name="export", title=lambda s: "export to ONNX", run=export.run),
     Stage(name="parity", title=lambda s: "check fp32 parity with the original", run=fp32.run),
     Stage(name="optimize", title=lambda s: "optimise and quantize",
-          run=lambda s: int8_search.run(optimise.run(s))),
+          run=lambda s: int8_search.run(optimise.run(s)), applies=optimise.applies),
     Stage(name="measure", title=lambda s: f"measure latency ({s.threads} threads) and choose",
           run=lambda s: latency.run(sweep.run(s)), timed=True),
     Stage(name="generation", title=lambda s: "generation: export with past key/values, check "
@@ -160,13 +160,14 @@ def convert(
         bundle is still written, marked failed, and ParityError is raised with ``.result``
         set and every failure listed.
     """
-    from convert_model.core.threads import set_timing_conditions, usable_threads
+    from convert_model.core.omp import apply_wait_policy
+    from convert_model.core.threads import usable_threads
 
     if options is None:
         options = options_from(values)
     elif values:
         raise UsageError("pass either options or options by name, not both")
-    set_timing_conditions()
+    apply_wait_policy()  # done on import already; a no-op then
     text = str(checkpoint)
     state = ConversionState(
         checkpoint=text,

@@ -13,6 +13,7 @@ from convert_model.progress import Progress
 if TYPE_CHECKING:
     from benchmarks.evaluate import EvalSet
     from benchmarks.original import Original
+    from benchmarks.splits import DataSplit
     from benchmarks.sweep import SweepResult
     from convert_model.bundle.generation import GenerationResult
     from convert_model.bundle.manifest import Manifest, VariantRecord
@@ -44,10 +45,12 @@ class ConversionState:
             stage's.
         source: the checkpoint's path on disk.
         loaded: the loaded original.
-        eval_set: labelled data the forward graphs are judged on.
+        eval_set: labelled data the forward graphs are judged on (none of it calibrates).
+        split: calibration data, apart from every row that judges a variant.
         generative: whether the generation stage runs.
         folder: the staging folder the bundle is written into.
         graph: the exported fp32 graph.
+        broken: why the fp32 graph is too broken to optimise or time, or None.
         original: the original's outputs every variant is compared with.
         records: every variant measured so far, fp32 first.
         sweep: the batch/length sweep and the footprints.
@@ -64,9 +67,11 @@ class ConversionState:
     source: Path | None = None
     loaded: LoadedModel | None = None
     eval_set: EvalSet | None = None
+    split: DataSplit | None = None
     generative: bool = False
     folder: Path | None = None
     graph: ExportedGraph | None = None
+    broken: str | None = None
     original: Original | None = None
     records: tuple[VariantRecord, ...] = ()
     sweep: SweepResult | None = None

@@ -59,7 +59,7 @@ def export(
         start = time.perf_counter()
         try:
             with quiet():
-                strategy.export(loaded, path, config)
+                warned = strategy.export(loaded, path, config) or ()
                 external = _externalise_if_large(path, config.external_data_threshold)
                 _check(path, loaded)
         except Exception as e:  # noqa: BLE001  a failed strategy hands over to the next
@@ -73,9 +73,10 @@ def export(
             )
             log(f"{strategy.name} failed: {_summary(e)}")
             continue
-        attempts.append(
-            ExportAttempt(strategy=strategy.name, success=True, seconds=time.perf_counter() - start)
-        )
+        attempts.append(ExportAttempt(strategy=strategy.name, success=True,
+                                      seconds=time.perf_counter() - start, warnings=warned))
+        for line in warned:
+            log(f"{strategy.name} warned: {line}")
         inputs, outputs = onnx_graph.signature(path)
         return ExportedGraph(
             path=path,
@@ -91,8 +92,20 @@ def export(
     raise ExportError(f"no export strategy succeeded ({tried})")
 
 
-def _summary(e: BaseException) -> str:
-    return summary(e)[:500]  # the manifest keeps one short line per failed strategy
+def _summary(e: BaseException, limit: int = 500) -> str:
+    """One short line per failed strategy for the manifest, cut at a word, never mid-word."""
+    line = summary(e)
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def export_causes(attempts: tuple[ExportAttempt, ...]) -> list[str]:
+    """What the export chain said: each failed strategy's line, the winner's warnings."""
+    causes = [f"{a.strategy} failed: {a.error}" for a in attempts
+              if not a.success and not a.skipped and a.error]
+    causes += [f"{a.strategy} warned: {w}" for a in attempts if a.success for w in a.warnings]
+    return causes
 
 
 def _remove_graph(path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 from converters.export_strategy import ExportConfig, ExportStrategy
@@ -56,15 +58,18 @@ def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
     else:
         example = to_torch(largest_example(loaded))
         args = tuple(example[n] for n in loaded.input_names)
-        program = torch.onnx.export(
-            adapter(loaded),
-            args,
-            dynamo=True,
-            opset_version=config.opset,
-            input_names=list(loaded.input_names),
-            output_names=list(loaded.output_names),
-            dynamic_shapes=_dynamic_shapes(loaded) if config.dynamic else None,
-        )
+        # torch.export prints the partial FX graph of a failed capture to stderr; the
+        # exception says what failed, and the manifest keeps its first meaningful line.
+        with contextlib.redirect_stderr(io.StringIO()):
+            program = torch.onnx.export(
+                adapter(loaded),
+                args,
+                dynamo=True,
+                opset_version=config.opset,
+                input_names=list(loaded.input_names),
+                output_names=list(loaded.output_names),
+                dynamic_shapes=_dynamic_shapes(loaded) if config.dynamic else None,
+            )
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
     program.save(str(path), external_data=True)  # folded back when small

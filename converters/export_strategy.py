@@ -39,4 +39,5 @@ class ExportStrategy:
 
     name: str
     applies: Callable[[LoadedModel], str | None]
-    export: Callable[[LoadedModel, Path, ExportConfig], None]
+    # Returns the exporter's warnings worth keeping (file:line: message), or None.
+    export: Callable[[LoadedModel, Path, ExportConfig], tuple[str, ...] | None]

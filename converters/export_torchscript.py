@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from converters.export_strategy import ExportConfig, ExportStrategy
@@ -23,7 +24,12 @@ def _axes(loaded: LoadedModel) -> dict[str, dict[int, str]]:
     return axes
 
 
-def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
+def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> tuple[str, ...]:
+    """Trace and export; return the tracer's warnings as ``file:line: message``.
+
+    Those (``.item()``, data-dependent control flow) are what makes a traced graph
+    disagree with the module.
+    """
     import torch
 
     module = loaded.module
@@ -33,16 +39,31 @@ def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
         module = adapter(loaded)
     example = to_torch(largest_example(loaded))
     axes = _axes(loaded) if config.dynamic else None
-    torch.onnx.export(
-        module,
-        tuple(example[n] for n in loaded.input_names),
-        str(path),
-        dynamo=False,
-        opset_version=config.opset,
-        input_names=list(loaded.input_names),
-        output_names=list(loaded.output_names),
-        dynamic_axes=axes or None,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        torch.onnx.export(
+            module,
+            tuple(example[n] for n in loaded.input_names),
+            str(path),
+            dynamo=False,
+            opset_version=config.opset,
+            input_names=list(loaded.input_names),
+            output_names=list(loaded.output_names),
+            dynamic_axes=axes or None,
+        )
+    return tracer_warnings(caught)
+
+
+def tracer_warnings(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
+    """TracerWarnings as ``file:line: first line``, each once, in the order they came."""
+    import torch
+
+    found: dict[str, None] = {}
+    for w in caught:
+        if issubclass(w.category, torch.jit.TracerWarning):
+            message = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+            found[f"{w.filename}:{w.lineno}: {message}"] = None
+    return tuple(found)
 
 
 TORCHSCRIPT = ExportStrategy(name="torchscript", applies=_applies, export=_export)

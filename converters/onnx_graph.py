@@ -49,6 +49,9 @@ def opset_of(path: Path) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
+QUIET_LOG_LEVEL = 4  # onnxruntime's own log lines never reach the console
+
+
 def session(path: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session with a fixed intra-op thread count."""
     import onnxruntime as ort
@@ -56,7 +59,9 @@ def session(path: Path, threads: int | None = None) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or usable_threads()
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    # FATAL only: at ERROR (3) a failing run still prints its own coloured line to stderr;
+    # the exception carries the same message to whoever handles it.
+    options.log_severity_level = QUIET_LOG_LEVEL
     # Idle worker threads would otherwise spin for a while after each run, taking the cores
     # from whatever runs next: PyTorch in an interleaved latency run, or the next request.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -25,6 +25,7 @@ from converters.types import CheckpointForm, Inputs, LoadedModel, Outputs
 
 INPUT = "input"
 CLASSIFIER_OUTPUTS = ("label", "probabilities")
+NOT_ACCEPTED = "not accepted"  # input_schema["missing"] of a model that refuses NaN
 REGRESSOR_OUTPUTS = ("variable",)
 # Extreme values each library accepts at prediction time (XGBoost refuses inf; scikit-learn
 # refuses inf and, for most estimators, NaN).
@@ -163,7 +164,8 @@ def _tabular(
         hashed_files=(path,),
         framework=framework,
         input_schema=_schema(names, missing),
-        notes=(f"input schema: {features} float32 features, missing values as {missing}",),
+        notes=(f"input schema: {features} float32 features, missing values "
+               + ("not accepted" if missing == NOT_ACCEPTED else f"as {missing}"),),
     )
 
 
@@ -258,10 +260,23 @@ def sklearn_model(
         classifier=classifier,
         thresholds=thresholds,
         predict=predict,
-        missing="NaN",
+        missing="NaN" if accepts_nan(predict, len(names)) else NOT_ACCEPTED,
         options=options,
         model_type=f"sklearn {type(model).__name__}",
     )
+
+
+def accepts_nan(predict: Callable[[np.ndarray], np.ndarray], features: int) -> bool:
+    """Whether the model takes a row of NaN and answers with numbers.
+
+    Most scikit-learn estimators (StandardScaler + LogisticRegression) raise on NaN, and
+    their graph would return NaN: the schema then says missing values are not accepted.
+    """
+    try:
+        out = np.asarray(predict(np.full((1, features), np.nan, np.float32)), np.float64)
+    except ValueError:
+        return False
+    return bool(np.all(np.isfinite(out)))
 
 
 def _tree_estimators(model: Any) -> list[Any]:

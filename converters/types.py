@@ -104,6 +104,7 @@ class ExportAttempt:
     skipped: bool = False
     error: str | None = None
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # e.g. the tracer's, with file:line
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest form."""
@@ -113,6 +114,7 @@ class ExportAttempt:
             "skipped": self.skipped,
             "error": self.error,
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }
 
 

@@ -6,7 +6,11 @@ Rules:
 - Step k keeps the top 1, 2, 4, … ranked nodes in fp32 (doubling, so a handful of steps
   covers a deep model), rebuilds, and asks the caller to judge the result.
 - The search stops at the first result within budget, or when a result is no longer
-  faster than fp32 (more exclusions only make it slower), or after ``max_steps``.
+  clearly faster than fp32 (more exclusions only make it slower), or after ``max_steps``.
+  "Clearly faster" is the caller's paired statistic: the variant's time over fp32's, round
+  by round, with its whole confidence interval below one (``SEARCH_LATENCY`` in
+  ``benchmarks.latency`` says how long to time, ``select.clearly_faster`` decides), never
+  two noisy medians.
 - Every step is recorded with what was excluded and why the search went on or stopped.
 """
 

@@ -138,7 +138,7 @@ def _graph_optimisations(src: Path, dst: Path) -> None:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(dst)
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # FATAL only: onnxruntime's log lines stay off the console
     ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
 
 

@@ -10,6 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
+import convert_model  # noqa: F401  sets OMP_WAIT_POLICY before the fixtures load torch
 from tests.fixtures import models
 
 

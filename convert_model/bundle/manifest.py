@@ -133,6 +133,7 @@ class GenerationResult:
         recommended: the variant to serve, or None when fp32 fails its gates.
         threads: the thread count it was measured with.
         notes: recipes not built or dropped, and why.
+        vacuous: the original generated nothing but padding/EOS, so identity proves nothing.
     """
 
     split: Mapping[str, Any]
@@ -145,6 +146,7 @@ class GenerationResult:
     recommended: str | None
     threads: int
     notes: tuple[str, ...] = ()
+    vacuous: bool = False
 
     @property
     def baseline(self) -> VariantRecord:
@@ -175,6 +177,7 @@ class GenerationResult:
             "variants": [v.to_json() for v in self.variants],
             "recommended": self.recommended,
             "notes": list(self.notes),
+            "vacuous": self.vacuous,
         }
 
     @classmethod
@@ -191,6 +194,7 @@ class GenerationResult:
             recommended=data["recommended"],
             threads=data["threads"],
             notes=tuple(data.get("notes", ())),
+            vacuous=bool(data.get("vacuous", False)),
         )
 
 

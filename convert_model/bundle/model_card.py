@@ -85,6 +85,8 @@ def render_model_card(report: Mapping[str, Any]) -> str:
         + (" and the eval set" if report.get("eval") else "")
         + "; data unlike them may behave differently. `convert-model verify BUNDLE --data "
         "FILE.npz` checks every kept variant against fp32 on your rows.",
+        *([f"- Calibration: {calibration['warning']}."]
+          if (calibration := report.get("calibration") or {}).get("warning") else []),
         "- Every file's sha256 is in manifest.json; `convert-model verify BUNDLE` re-checks "
         "them and re-runs parity.",
         "",

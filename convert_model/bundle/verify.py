@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.parity import compare, failures
-from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, read_manifest
-from convert_model.core.errors import BundleError, UsageError
+from benchmarks.parity import OutputParity, compare, failures
+from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, VariantRecord, read_manifest
+from convert_model.core.errors import BundleError, UsageError, first_line
 from convert_model.core.hashing import sha256_file
 from convert_model.core.names import BASELINE
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantCheck:
+    """One variant: its verdict as recorded at conversion and as re-run now.
+
+    ``rerun`` is ``pass`` or ``fail`` (re-run within its budget or not), ``not kept`` (no
+    file in the bundle: measured at conversion only) or ``cannot run``. ``figures`` are the
+    per-output records of the re-run (stored inputs, or the ``--data`` rows vs fp32).
+    """
+
+    name: str
+    recorded: str
+    rerun: str
+    failures: tuple[str, ...] = ()
+    figures: tuple[OutputParity, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,11 +38,43 @@ class VerifyResult:
     out: Path
     manifest: Manifest
     problems: tuple[str, ...]
+    checks: tuple[VariantCheck, ...] = ()
+    data: str | None = None  # the --data file the checks ran on, if any
 
     @property
     def ok(self) -> bool:
         """Whether every hash matched and every variant stayed within its budget."""
         return not self.problems
+
+    def lines(self) -> list[str]:
+        """What was checked, one line per variant (and per output with ``--data``)."""
+        rerun = [c for c in self.checks if c.rerun in ("pass", "fail")]
+        where = f"on {self.data}" if self.data else "on the stored sample inputs"
+        lines = [f"{len(self.manifest.files)} files hashed; {len(rerun)} of "
+                 f"{len(self.manifest.variants)} variant(s) re-run {where}"]
+        for c in self.checks:
+            lines.append(f"  {c.name:<28} recorded {c.recorded:<5} re-run {c.rerun}")
+            lines += [f"      {line}" for line in c.failures[:3]]
+            if self.data:
+                lines += [f"      {_figures(r)}" for r in c.figures]
+        return lines
+
+
+def _figures(r: OutputParity) -> str:
+    parts = [f"{r.name}: max abs diff {r.max_abs_diff:.3g}"]
+    if r.min_cosine is not None:
+        parts.append(f"min cosine {r.min_cosine:.6f}")
+    if r.top1_agreement is not None:
+        parts.append(f"top-1 {r.top1_agreement:.1%}")
+    if r.masked_by:
+        parts.append(f"{r.real_rows} real positions ({r.masked_by})")
+    if r.nonfinite:
+        parts.append(f"{r.nonfinite} NaN/Inf")
+    return ", ".join(parts)
+
+
+def _recorded(variant: VariantRecord) -> str:
+    return "pass" if variant.passed else "fail"
 
 
 def load_sets(path: Path) -> list[dict[str, np.ndarray]]:
@@ -66,20 +115,30 @@ def verify(out: Path) -> VerifyResult:
         return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
     inputs = load_sets(out / manifest.sample_inputs)
     references = load_sets(out / manifest.reference_outputs)
+    checks = []
     for variant in manifest.variants:
         if not variant.file:  # measured at conversion, file not kept in the bundle
+            checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
+                                       rerun="not kept"))
             continue
         try:
             sess = onnx_graph.session(out / variant.file)
             records = [
                 r
                 for check, (feed, ref) in enumerate(zip(inputs, references, strict=True))
-                for r in compare(ref, onnx_graph.run(sess, feed), check)
+                for r in compare(ref, onnx_graph.run(sess, feed), check, feed)
             ]
         except Exception as e:  # noqa: BLE001  a graph that no longer runs is a finding
-            problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
+            line = f"cannot run {variant.file} ({type(e).__name__}: {first_line(e)})"
+            problems.append(f"{variant.name}: {line}")
+            checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
+                                       rerun="cannot run", failures=(line,)))
             continue
-        problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
+        lines = failures(records, variant.budget)
+        problems.extend(f"{variant.name}: {line}" for line in lines)
+        checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
+                                   rerun="fail" if lines else "pass", failures=tuple(lines),
+                                   figures=tuple(records)))
     if manifest.generation is not None:
         from convert_model.bundle.generation_files import check_bundle
 
@@ -87,7 +146,8 @@ def verify(out: Path) -> VerifyResult:
             problems.extend(check_bundle(out, manifest.generation))
         except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
             problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
-    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems),
+                        checks=tuple(checks))
 
 
 def check_data(out: Path, data: Path) -> VerifyResult:
@@ -96,8 +156,6 @@ def check_data(out: Path, data: Path) -> VerifyResult:
     ``data`` is an ``.npz`` with one array per graph input. A tabular bundle's input must
     have the schema's feature count; a mismatch is a UsageError naming the expected features.
     """
-    from converters import onnx_graph
-
     out = Path(out)
     manifest = read_manifest(out)
     try:
@@ -116,15 +174,39 @@ def check_data(out: Path, data: Path) -> VerifyResult:
                 f"({', '.join(features)}); got {got}"
             )
         feed[schema["input"]] = matrix.astype(np.float32)
+        holes = np.flatnonzero(np.isnan(feed[schema["input"]]).any(axis=1))
+        if schema.get("missing") == "not accepted" and holes.size:
+            raise UsageError(
+                f"{data}: row(s) {', '.join(map(str, holes[:5].tolist()))}"
+                f"{' …' if holes.size > 5 else ''} hold NaN, and this model does not accept "
+                "missing values (its input schema says so); fill or drop them"
+            )
     names = [i["name"] for i in manifest.inputs]
     missing = [n for n in names if n not in feed]
     if missing:
         raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
-    reference = onnx_graph.run(onnx_graph.session(out / manifest.variant(BASELINE).file), feed)
+    reference = _run_rows(out / manifest.variant(BASELINE).file, feed, data)
     problems: list[str] = []
+    checks = []
     for variant in manifest.variants:
-        if variant.file and variant.name != BASELINE:
-            outputs = onnx_graph.run(onnx_graph.session(out / variant.file), feed)
-            lines = failures(compare(reference, outputs), variant.budget)
-            problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)
-    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+        if not variant.file or variant.name == BASELINE:
+            continue
+        records = compare(reference, _run_rows(out / variant.file, feed, data), 0, feed)
+        lines = failures(records, variant.budget)
+        problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)
+        checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
+                                   rerun="fail" if lines else "pass", failures=tuple(lines),
+                                   figures=tuple(records)))
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems),
+                        checks=tuple(checks), data=str(data))
+
+
+def _run_rows(path: Path, feed: Mapping[str, np.ndarray], data: Path) -> dict[str, np.ndarray]:
+    """Run one graph on the user's rows; rows the graph rejects are bad input (exit 2)."""
+    from converters import onnx_graph
+
+    try:
+        return onnx_graph.run(onnx_graph.session(path), feed)
+    except Exception as e:
+        raise UsageError(f"{data}: the bundle's {path.name} rejects these rows "
+                         f"({type(e).__name__}: {first_line(e)})") from e

@@ -7,16 +7,53 @@ can catch them the usual way. The CLI maps the tree onto exit codes (DESIGN.md).
 
 from __future__ import annotations
 
+import re
+
+# Terminal escape sequences (colours, cursor moves) that torch.export puts in its messages.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]")
+# Lines that say where, not what: tracebacks, banners, pointers to docs and log settings.
+_NOISE = re.compile(
+    r"^(Traceback \(most recent call last\)|During handling of|The above exception|"
+    r"File \"|from user code|Set TORCH_LOGS|For more information|You can suppress|"
+    r"[-=_*~^ ]+$)"
+)
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal escape sequences."""
+    return _ANSI.sub("", text)
+
+
+_SUMMARY = "## Exception summary"  # torch.onnx's wrapper puts the real cause under it
+_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>:\s*")
+
+
+def meaningful_lines(text: str) -> list[str]:
+    """The message's lines that say what went wrong: escapes removed, noise lines dropped.
+
+    When the message wraps another under ``## Exception summary`` (torch.onnx's
+    exporter), the wrapped cause comes first, with its ``Caused by: (file:line)``.
+    """
+    text = plain(text)
+    head, found, tail = text.partition(_SUMMARY)
+    lines = [line.strip() for line in (tail if found else head).splitlines()]
+    lines = [_CLASS.sub(r"\1: ", line) for line in lines if line and not _NOISE.match(line)]
+    if found and lines:
+        caused = next((line for line in lines if line.startswith("Caused by:")), None)
+        if caused and caused is not lines[0]:
+            lines[0] = f"{lines[0]} ({caused})"
+    return lines
+
 
 def first_line(e: BaseException) -> str:
-    """The first line of an exception's message, or its type name when it has none."""
-    lines = str(e).strip().splitlines()
+    """The first meaningful line of an exception's message, or its type name when none."""
+    lines = meaningful_lines(str(e))
     return lines[0] if lines else type(e).__name__
 
 
 def summary(e: BaseException) -> str:
-    """``Type: first line of the message`` (just ``Type`` when the message is empty)."""
-    lines = str(e).strip().splitlines()
+    """``Type: first meaningful line of the message`` (just ``Type`` when there is none)."""
+    lines = meaningful_lines(str(e))
     return f"{type(e).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 

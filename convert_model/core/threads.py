@@ -34,13 +34,3 @@ def usable_threads() -> int:
         cores = os.cpu_count() or 1
     limit = _cgroup_cpu_limit()
     return min(cores, limit) if limit else cores
-
-
-def set_timing_conditions() -> None:
-    """Set what latency figures assume, before torch is imported: the same for every caller.
-
-    PyTorch's idle OpenMP threads otherwise spin, and on a busy machine a spinning thread that
-    loses its core stalls the original's calls for a scheduler period, swamping its measured
-    latency (onnxruntime's spinning is off for the same reason). A value the user set stays.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -110,7 +110,7 @@ def open_session(path: Path, *, threads: int | None,
     if not path.is_file():
         raise FileNotFoundError(f"graph {path} does not exist")
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # keep onnxruntime's warnings off a serving log
+    options.log_severity_level = 4  # FATAL only: errors reach the caller as exceptions
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")

@@ -10,8 +10,10 @@ from benchmarks.parity import OutputParity
 from convert_model.core.names import BASELINE
 from convert_model.stages.records import differing_rows, measure_parity
 from convert_model.state import ConversionState
+from converters.export import export_causes
 from converters.export_tabular import TABULAR
 from converters.onnx_graph import runner
+from optimizers.select import broken_graph
 from optimizers.types import Variant
 
 TABULAR_MAX_ABS_DIFF = 1e-5  # class probabilities of trees agree to float32 rounding
@@ -38,7 +40,7 @@ def run(state: ConversionState) -> ConversionState:
     """The original's outputs, and the fp32 record (a tighter budget for tree ensembles)."""
     loaded, options = state.model, state.options
     set_original_threads(loaded.framework, state.threads)
-    original = measure_original(loaded, state.eval_set, options.eval.batch_size)
+    original = measure_original(loaded, state.eval_set, options.eval.batch_size, state.split)
     path = state.exported.path
     variant = Variant(name=BASELINE, path=path, precision=BASELINE, device="cpu",
                       recipe=({"pass": "export"},))
@@ -53,10 +55,18 @@ def run(state: ConversionState) -> ConversionState:
         record = replace(record, details={**record.details, "differing_rows": rows})
     for parity in _worst(record.parity):
         state.log(_describe(parity))
+    broken = broken_graph(record.parity)
+    if broken:
+        causes = export_causes(state.exported.attempts) or ["no exporter reported a cause"]
+        record = replace(record, failures=(*record.failures, f"graph broken ({broken}); "
+                                           f"export: {'; '.join(causes)}"))
+        state.log(f"the fp32 graph is broken ({broken}): skipping optimisation and timing")
+        for cause in causes:
+            state.log(f"  {cause}")
     if original.eval_score is not None and state.eval_set is not None:
         state.log(f"task metric {state.eval_set.metric}: original {original.eval_score:.4f}, "
                   f"fp32 {record.task_metric:.4f} ({state.eval_set.size} examples)")
-    return replace(state, original=original, records=(record,))
+    return replace(state, original=original, records=(record,), broken=broken)
 
 
 def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.generation import generate_all, identical_share, score_text
+from benchmarks.generation import generate_all, identical_share, score_text, stop_ids, vacuous
 from benchmarks.generators import generation_failures, ort_generator, prompts_for, torch_generator
 from convert_model.bundle.generation_files import FOLDER, copy_runtime, save_check
 from convert_model.bundle.manifest import GenerationResult, VariantRecord
@@ -32,6 +32,7 @@ from convert_model.state import ConversionState
 from converters.export_generation import CONFIG_FILES, GenerationGraphs, export_generation
 from converters.types import LoadedModel
 from optimizers.generation import GENERATION_RECIPES, Fuser, build_generation
+from optimizers.select import COULD_NOT_RUN
 
 DEFAULT_BEAMS = 4  # beams for the beam-search check when the model's config asks for greedy
 
@@ -115,13 +116,14 @@ def _measure(state: ConversionState, graphs: GenerationGraphs, variants: list[Va
         try:
             runners[variant.name] = ort_generator(
                 bundle / variant.file, graphs.files, bundle / FOLDER, threads)
-        except Exception as e:
+        except Exception as e:  # a variant onnxruntime cannot open is dropped, and said so
             if variant.name == BASELINE:
                 raise
             variants.remove(variant)
             shutil.rmtree(bundle / variant.file)
-            notes.append(f"{variant.name}: dropped, onnxruntime cannot open it ({summary(e)})")
-            state.log(f"generation {variant.name}: dropped, onnxruntime cannot open it")
+            notes.append(f"{variant.name}: {COULD_NOT_RUN}onnxruntime cannot open it "
+                         f"({summary(e)})")
+            state.log(f"generation {variant.name}: {COULD_NOT_RUN}onnxruntime cannot open it")
     settings = next(iter(runners.values()))[1].settings
     pad = settings.pad_token_id
     num_beams = settings.num_beams if (settings.num_beams or 1) > 1 else DEFAULT_BEAMS
@@ -137,13 +139,25 @@ def _measure(state: ConversionState, graphs: GenerationGraphs, variants: list[Va
         score_text(reference[1], prompts.labels, decode) if prompts.labels is not None else None
     )
     save_check(bundle, prompts.inputs, reference[1])
-    judged = []
+    empty = vacuous(reference[1], stop_ids(pad, settings.eos_token_id))
+    if empty:
+        state.log("warning: the original generates only padding/end-of-sequence tokens for every "
+                  "prompt; token identity with it would prove nothing")
+    judged, broken = [], []
     for variant in variants:
         generate = runners[variant.name][0]
-        greedy = generate_all(generate, prompts.inputs, num_beams=1, batch_size=batch_size,
-                              pad_token_id=pad)
-        beam = generate_all(generate, prompts.inputs, num_beams=num_beams,
-                            batch_size=batch_size, pad_token_id=pad)
+        try:
+            greedy = generate_all(generate, prompts.inputs, num_beams=1, batch_size=batch_size,
+                                  pad_token_id=pad)
+            beam = generate_all(generate, prompts.inputs, num_beams=num_beams,
+                                batch_size=batch_size, pad_token_id=pad)
+        except Exception as e:
+            if variant.name == BASELINE:
+                raise
+            line = f"{COULD_NOT_RUN}{summary(e)}"
+            state.log(f"generation {variant.name}: {line}")
+            broken.append(replace(variant, failures=(line,)))
+            continue
         scores = score_text(greedy, prompts.labels, decode) if prompts.labels is not None else None
         greedy_share = identical_share(reference[1], greedy)
         beam_share = identical_share(reference[num_beams], beam)
@@ -154,7 +168,7 @@ def _measure(state: ConversionState, graphs: GenerationGraphs, variants: list[Va
             failures=generation_failures(greedy=greedy_share, beam=beam_share,
                                          exact=variant.name == BASELINE, budget=variant.budget,
                                          scores=scores, original=original_scores,
-                                         metric=prompts.metric),
+                                         metric=prompts.metric, vacuous=empty),
         ))
         state.log(f"generation {variant.name}: greedy identical {greedy_share:.1%}, "
                   f"beam identical {beam_share:.1%}"
@@ -163,7 +177,7 @@ def _measure(state: ConversionState, graphs: GenerationGraphs, variants: list[Va
     state.log(f"timing generation: {timing.prompts} prompts x {timing.rounds} rounds, batch 1")
     timed, base = _time(state, original, {v.name: runners[v.name][0] for v in judged}, judged,
                         prompts.inputs, pad)
-    recommended, decided = _choose(timed)
+    recommended, decided = _choose([*timed, *broken])
     return GenerationResult(
         split=graphs.to_json(),
         examples=prompts.size,
@@ -176,6 +190,7 @@ def _measure(state: ConversionState, graphs: GenerationGraphs, variants: list[Va
         recommended=recommended,
         threads=threads,
         notes=tuple(notes),
+        vacuous=empty,
     )
 
 
@@ -210,7 +225,9 @@ def _choose(variants: Sequence[VariantRecord]) -> tuple[str | None, list[Variant
                       for v in variants]
     decision = choose(
         [Measured(name=v.name, precision=v.precision, device=v.device, failures=v.failures,
-                  cost=_ms_per_token(v), accuracy=v.greedy_identical) for v in variants],
+                  cost=_ms_per_token(v), task_metric=v.task_metric,
+                  identical=v.greedy_identical, size_bytes=v.size_bytes or None)
+         for v in variants],
         device="cpu", baseline=BASELINE, describe=lambda ms: f"{1000 / ms:.1f} tokens/s",
     )
     return decision.recommended, [replace(v, reason=decision.reasons[v.name]) for v in variants]

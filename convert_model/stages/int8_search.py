@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.latency import LatencyConfig, measure_interleaved
+from benchmarks.latency import SEARCH_LATENCY, measure_interleaved
 from convert_model.bundle.manifest import VariantRecord
 from convert_model.core.names import BASELINE
 from convert_model.stages.preparation import calibration_batches, fuse_config_for
@@ -18,8 +18,6 @@ from convert_model.stages.records import measure_parity
 from convert_model.state import ConversionState
 from converters.onnx_graph import runner
 from optimizers.types import Variant
-
-SEARCH_LATENCY = LatencyConfig(warmup=2, rounds=10, max_seconds=30.0)
 
 
 def run(state: ConversionState) -> ConversionState:
@@ -34,6 +32,7 @@ def recover_int8(state: ConversionState) -> list[VariantRecord]:
     from optimizers.fuse import fuse
     from optimizers.presets import build, get_preset
     from optimizers.quantize_static import split_rows
+    from optimizers.select import clearly_faster
 
     records = list(state.records)
     target = next((r for r in records if r.precision == "int8" and r.kept and not r.passed), None)
@@ -70,14 +69,14 @@ def recover_int8(state: ConversionState) -> list[VariantRecord]:
         last["record"] = record
         run = runner(variant.path, threads)
         timing = measure_interleaved({BASELINE: lambda: fp32_run(feed), name: lambda: run(feed)},
-                                     SEARCH_LATENCY)
-        faster = timing[name].p50_ms < timing[BASELINE].p50_ms
+                                     SEARCH_LATENCY, reference=BASELINE)
+        ratio = timing[name].ratio
+        faster = ratio is not None and clearly_faster(ratio.high)
+        detail = (f"time / fp32 {ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] over "
+                  f"{ratio.rounds} paired rounds" if ratio is not None else "not timed")
         log(f"{name}: {len(variant.details.get('excluded_nodes', []))} nodes kept in fp32, "
-            f"{'within' if record.passed else 'outside'} budget, p50 {timing[name].p50_ms:.2f} "
-            f"vs fp32 {timing['fp32'].p50_ms:.2f} ms")
-        return Judgement(failures=record.failures, faster_than_fp32=faster,
-                         detail=f"p50 {timing[name].p50_ms:.3f} ms vs fp32 "
-                                f"{timing['fp32'].p50_ms:.3f} ms")
+            f"{'within' if record.passed else 'outside'} budget, {detail}")
+        return Judgement(failures=record.failures, faster_than_fp32=faster, detail=detail)
 
     try:
         result = search(ranked, rebuild, judge)

@@ -1,12 +1,19 @@
-"""Stage 5b: time the original and every runnable variant in one interleaved run, and choose."""
+"""Stage 5b: time the original and every runnable variant in one interleaved run, and choose.
+
+Timing goes on until every variant's paired ratio to the original is known to the stated
+precision (``benchmarks.latency``); ``optimizers.select.choose`` decides on those ratios.
+A broken fp32 graph is not timed: nothing is chosen, and the measurement says why.
+"""
 
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
+from benchmarks.evaluate import EvalSet
+from benchmarks.original import Original
 from convert_model.bundle.manifest import VariantRecord
 from convert_model.core.names import BASELINE
 from convert_model.options import ConvertOptions
@@ -16,9 +23,10 @@ from converters.onnx_graph import runner
 
 def run(state: ConversionState) -> ConversionState:
     """Every record gets its latency, speed-up and the reason it was or was not chosen."""
-    from benchmarks.hardware import cpu_info
-    from benchmarks.latency import measure_interleaved
-    from optimizers.select import Measured, choose
+    if state.broken is not None:
+        return _untimed(state, f"the fp32 graph is broken ({state.broken})")
+    from benchmarks.latency import measure_interleaved, ratio_text, speedup_of
+    from optimizers.select import choose, measured_from
 
     options, original, loaded = state.options, state.reference, state.model
     feed = original.latency_feed()
@@ -28,49 +36,66 @@ def run(state: ConversionState) -> ConversionState:
             runners[record.name] = functools.partial(
                 runner(state.staging / record.file, state.threads), feed)
     batch = len(next(iter(feed.values())))
-    with state.progress.bar(options.latency.rounds, "latency rounds") as bar:
+    with state.progress.bar(options.latency.round_cap,
+                            "latency rounds (at most; until the ratios settle)") as bar:
         timings = measure_interleaved(runners, options.latency, batch_size=batch,
-                                      on_round=lambda _: bar.advance())
+                                      on_round=lambda _: bar.advance(), reference="original")
     base = timings["original"].p50_ms
     records = [
-        replace(r, latency=timings[r.name].to_json(),
-                speedup=round(base / timings[r.name].p50_ms, 3))
+        replace(r, latency=timings[r.name].to_json(), speedup=speedup_of(timings[r.name], base))
         if r.name in timings else r
         for r in state.records
     ]
     for r in records:
         if r.latency:
-            state.log(f"{r.name}: p50 {r.latency['p50_ms']:.2f} ms, {r.speedup:.2f}x the original "
-                      f"({base:.2f} ms)")
-    decision = choose(
-        [Measured(name=r.name, precision=r.precision, device=r.device, failures=r.failures,
-                  cost=r.latency["p50_ms"] if r.latency else None, accuracy=_accuracy(r))
-         for r in records if _allowed(r, options)],
-        device=options.device, baseline=BASELINE,
-    )
+            state.log(f"{r.name}: p50 {r.latency['p50_ms']:.2f} ms, {ratio_text(timings[r.name])} "
+                      f"(original p50 {base:.2f} ms)")
+    decision = choose([measured_from(r) for r in records if _allowed(r, options)],
+                      device=options.device, baseline=BASELINE)
     records = [replace(r, reason=decision.reasons.get(
         r.name, f"not a candidate for --precision {options.precision}")) for r in records]
     state.log(f"recommended: {decision.recommended or 'none'}")
-    eval_set = state.eval_set
-    measurement = {
-        "threads": state.threads,
-        "cpu": cpu_info(),
+    latency = options.latency
+    measurement = measurement_record(records, original, state.eval_set, state.threads) | {
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
-        "latency_config": {"warmup": options.latency.warmup, "rounds": options.latency.rounds},
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # PyTorch's idle threads spin?
+        "latency_config": {"warmup": latency.warmup, "rounds": latency.rounds,
+                           "max_rounds": latency.round_cap, "precision": latency.precision,
+                           "confidence": latency.confidence,
+                           "rounds_run": timings["original"].runs},
         "original": {"latency": timings["original"].to_json(), "task_metric": original.eval_score},
-        "eval": None if eval_set is None
-        else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
     }
     return replace(state, records=tuple(records), measurement=measurement)
 
 
-def _accuracy(record: VariantRecord) -> float | None:
-    """How close a variant is: its task metric, else its worst min cosine."""
-    if record.task_metric is not None:
-        return float(record.task_metric)
-    cosines = [p.min_cosine for p in record.parity if p.min_cosine is not None]
-    return min(cosines) if cosines else None
+def measurement_record(records: Sequence[VariantRecord], original: Original,
+                       eval_set: EvalSet | None, threads: int) -> dict[str, Any]:
+    """The manifest's ``measurement`` facts that do not come from timing."""
+    from benchmarks.hardware import cpu_info
+    from benchmarks.masking import masked_outputs
+    from benchmarks.splits import calibration_record
+    from convert_model.core.omp import effective_wait_policy
+
+    return {
+        "threads": threads,
+        "cpu": cpu_info(),
+        "latency_input": None,
+        "latency_config": None,
+        "omp_wait_policy": effective_wait_policy(),  # PyTorch's idle threads spin?
+        "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
+        "calibration": calibration_record(original.split, records) if original.split else None,
+        "original": {"latency": None, "task_metric": original.eval_score},
+        "eval": None
+        if eval_set is None
+        else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
+    }
+
+
+def _untimed(state: ConversionState, why: str) -> ConversionState:
+    """Records and measurement when timing is skipped: nothing is chosen."""
+    records = tuple(replace(r, reason=f"not timed: {why}") for r in state.records)
+    measurement: Mapping[str, Any] = measurement_record(
+        records, state.reference, state.eval_set, state.threads) | {"skipped": why}
+    return replace(state, records=records, measurement=measurement)
 
 
 def _allowed(record: VariantRecord, options: ConvertOptions) -> bool:

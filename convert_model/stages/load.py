@@ -72,20 +72,30 @@ def run(state: ConversionState) -> ConversionState:
               f"inputs: {', '.join(loaded.input_names)}")
     for note in loaded.notes:
         state.log(note)
+    from benchmarks.splits import read_sample_data, split_data
+    from convert_model.stages.preparation import calibrates
+
+    eval_set = _eval_set(options, loaded, generates(loaded), state.log)
+    sample_path = options.eval.sample_data
+    sample = read_sample_data(sample_path, loaded.input_names) if sample_path else None
+    split = split_data(loaded.examples, eval_set, sample, options.load.seed,
+                       needed=calibrates(options, loaded))
+    loaded = replace(loaded, examples=loaded.examples + split.extra_checks)
     return replace(state, options=options, source=path, loaded=loaded,
                    generative=options.generation.enabled and generates(loaded),
-                   eval_set=_eval_set(options, loaded, generates(loaded), state.log))
+                   eval_set=split.eval_set,  # the rows that judge: none of them calibrates
+                   split=split)
 
 
 def _eval_set(options: ConvertOptions, loaded: LoadedModel, generative: bool,
               log: Callable[[str], None]) -> Any:
-    from benchmarks.evaluate import load_eval_set
+    from benchmarks.evaluate import default_metric_output, load_eval_set
 
     settings = options.eval
     if settings.data is None or settings.metric is None:
         return None
     outputs = loaded.output_names
-    output = settings.output or outputs[0]
+    output = settings.output or default_metric_output(settings.metric, outputs)
     if output not in outputs and generative:
         log(f"eval set read by the generation checks: its {settings.metric} metric reads "
             f"generated {output!r}")

@@ -6,24 +6,26 @@ from dataclasses import replace
 
 from convert_model.bundle.manifest import VariantRecord
 from convert_model.core.errors import OptimizationError, summary
-from convert_model.stages.preparation import calibration_batches, fuse_config_for
+from convert_model.stages.preparation import (
+    calibration_batches,
+    candidate_presets,
+    fuse_config_for,
+)
 from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
-from converters.export_tabular import TABULAR
 
 
 def build_variants(state: ConversionState) -> list[VariantRecord]:
     """Build each candidate preset and measure its parity; failures are recorded, not raised."""
-    from optimizers.fuse import ort_model_type
-    from optimizers.presets import build, candidates, get_preset
+    from optimizers.presets import build, get_preset
 
     loaded, options, original = state.model, state.options, state.reference
     fuse_config = fuse_config_for(loaded)
     calibration = calibration_batches(options, original, loaded.input_names)
-    names = candidates(options.precision, options.preset, tabular=loaded.framework in TABULAR,
-                       transformer=ort_model_type(fuse_config.model_type) is not None)
+    if original.split is not None and original.split.warning:
+        state.log(f"warning: {original.split.warning}")
     records = []
-    for name in names:
+    for name in candidate_presets(options, loaded):
         preset = get_preset(name)
         budget = options.budgets[preset.precision]
         try:
@@ -47,6 +49,11 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
         )
         records.append(record)
     return records
+
+
+def applies(state: ConversionState) -> bool:
+    """Not for a broken fp32 graph: there is nothing worth optimising."""
+    return state.broken is None
 
 
 def run(state: ConversionState) -> ConversionState:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from benchmarks.evaluate import Inputs
 from benchmarks.original import Original
-from convert_model.core.errors import UsageError
 from convert_model.options import ConvertOptions
+from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
 from optimizers.fuse import FuseConfig
 
@@ -26,18 +24,28 @@ def fuse_config_for(loaded: LoadedModel) -> FuseConfig:
 
 def calibration_batches(options: ConvertOptions, original: Original,
                         input_names: Sequence[str]) -> list[Inputs]:
-    """Calibration inputs: ``--sample-data``, else the eval set's head, else the check inputs."""
-    sample = options.eval.sample_data
-    if sample is not None:
-        try:
-            with np.load(sample, allow_pickle=False) as data:
-                batch = {n: data[n] for n in input_names if n in data.files}
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{sample}: cannot read sample data ({e})") from e
-        missing = [n for n in input_names if n not in batch]
-        if missing:
-            raise UsageError(f"{sample}: sample data lacks inputs {missing}")
-        return [batch]
-    if original.eval_set is not None:
-        return [original.eval_set.head(64)]
-    return list(original.examples)
+    """Calibration inputs: the split's calibration part, never rows that judge a variant."""
+    from benchmarks.splits import read_sample_data, split_data
+
+    if original.split is not None:
+        return list(original.split.calibration or original.examples)  # examples: ranking only
+    sample_path = options.eval.sample_data
+    sample = read_sample_data(sample_path, input_names) if sample_path else None
+    return list(split_data(original.examples, None, sample, options.load.seed).calibration)
+
+
+def calibrates(options: ConvertOptions, loaded: LoadedModel) -> bool:
+    """Whether any candidate preset needs calibration data (static int8)."""
+    from optimizers.presets import get_preset
+
+    return any(get_preset(n).needs_calibration for n in candidate_presets(options, loaded))
+
+
+def candidate_presets(options: ConvertOptions, loaded: LoadedModel) -> tuple[str, ...]:
+    """The presets this conversion builds (``optimizers.presets.candidates``)."""
+    from optimizers.fuse import ort_model_type
+    from optimizers.presets import candidates
+
+    transformer = ort_model_type(fuse_config_for(loaded).model_type) is not None
+    return candidates(options.precision, options.preset,
+                      tabular=loaded.framework in TABULAR, transformer=transformer)

@@ -25,7 +25,7 @@ def measure_parity(variant: Variant, folder: Path, original: Original, budget: P
     metric_line = None
     if original.eval_set is not None and original.eval_outputs is not None:
         outputs = run_batched(run, original.eval_set.inputs, batch_size)
-        records += compare(original.eval_outputs, outputs, EVAL_CHECK)
+        records += compare(original.eval_outputs, outputs, EVAL_CHECK, original.eval_set.inputs)
         score = task_score(original.eval_set, outputs)
         if original.eval_score is not None:
             metric_line = metric_failure(

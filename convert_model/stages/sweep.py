@@ -50,13 +50,29 @@ def sweep_feed(loaded: LoadedModel, original: Original) -> Inputs:
 
 
 def max_seq_len(loaded: LoadedModel) -> int | None:
-    """The longest sequence the model's config allows (position embeddings), when it says."""
-    config = getattr(loaded.hf_model, "config", None)
+    """The longest sequence the model's config allows (position embeddings), when it says.
+
+    Composite configs (CLIP, SigLIP, LLaVA) keep it in a sub-config: the text one first,
+    then the smallest limit any sub-config states.
+    """
+    return config_position_limit(getattr(loaded.hf_model, "config", None))
+
+
+_SUB_CONFIGS = ("text_config", "vision_config", "encoder", "decoder")
+
+
+def config_position_limit(config: object) -> int | None:
+    """The position limit of ``config``, or of its text/vision/encoder/decoder sub-configs."""
     for name in _POSITION_LIMITS:
         value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:
             return value
-    return None
+    text = config_position_limit(getattr(config, "text_config", None)) if config else None
+    if text is not None:
+        return text
+    limits = [limit for sub in _SUB_CONFIGS[1:] if config is not None
+              and (limit := config_position_limit(getattr(config, sub, None))) is not None]
+    return min(limits) if limits else None
 
 
 def input_axes(inputs: Sequence[TensorSpec]) -> dict[str, dict[int, str]]:
@@ -70,7 +86,7 @@ def run(state: ConversionState) -> ConversionState:
 
     loaded, progress = state.model, state.progress
     config = sweep_config(state.options.sweep, loaded)
-    if config is None:
+    if config is None or state.broken is not None:
         return state
     base = sweep_feed(loaded, state.reference)
     axes = input_axes(state.exported.inputs)

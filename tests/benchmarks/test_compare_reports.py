@@ -154,3 +154,65 @@ def test_cli_compare_exit_codes(swept_bundle: Path, timings, tmp_path: Path, cap
     assert main(["compare", str(bad), str(base)]) == 2
     assert "report_schema_version" in capsys.readouterr().err
     assert main(["compare", str(base), str(base), "--max-slowdown", "lots"]) == 2
+
+
+def _on_machine(report: dict, instructions: list[str], threads: int) -> dict:
+    report = copy.deepcopy(report)
+    report["machine"]["threads"] = threads
+    report["machine"]["cpu"] = {**(report["machine"].get("cpu") or {}),
+                                "instructions": instructions}
+    return report
+
+
+def test_compare_names_a_different_instruction_set_and_thread_count(swept_bundle: Path):
+    report = json.loads((swept_bundle / "report.json").read_text())
+    vnni = _on_machine(report, ["avx2", "avx512f", "avx512_vnni"], 2)
+    avx2 = _on_machine(report, ["avx2"], 4)
+    result = compare(avx2, vnni)
+    assert result.hardware == (
+        "instruction sets differ: only the baseline has avx512_vnni, avx512f",
+        "thread counts differ: baseline 2, new 4",
+    )
+    assert compare(vnni, copy.deepcopy(vnni)).hardware == ()
+
+
+def test_cli_compare_exits_4_across_hardware_unless_allowed(swept_bundle: Path,
+                                                            tmp_path: Path, capsys):
+    report = json.loads((swept_bundle / "report.json").read_text())
+    vnni, avx2 = tmp_path / "vnni.json", tmp_path / "avx2.json"
+    vnni.write_text(json.dumps(_on_machine(report, ["avx2", "avx512_vnni"], 2)))
+    avx2.write_text(json.dumps(_on_machine(report, ["avx2"], 2)))
+    assert main(["compare", str(avx2), str(vnni)]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "only the baseline has avx512_vnni" in err[0]
+    assert "--allow-different-hardware" in err[0]
+    assert main(["compare", str(avx2), str(vnni), "--allow-different-hardware"]) == 0
+    assert "instruction sets differ" in capsys.readouterr().out
+
+
+def test_cli_compare_exits_2_on_a_report_with_nan_figures(swept_bundle: Path,
+                                                          tmp_path: Path, capsys):
+    report = json.loads((swept_bundle / "report.json").read_text())
+    nan = copy.deepcopy(report)
+    for v in nan["variants"]:
+        v["speedup"] = float("nan")
+    good, bad = tmp_path / "good.json", tmp_path / "nan.json"
+    good.write_text(json.dumps(report))
+    bad.write_text(json.dumps(nan))  # json writes NaN, and reads it back
+    assert main(["compare", str(bad), str(good)]) == 2
+    assert "NaN/Inf figures" in capsys.readouterr().err
+
+
+def test_cli_compare_into_a_closed_pipe_is_not_an_error(swept_bundle: Path):
+    import subprocess
+    import sys
+
+    report = swept_bundle / "report.json"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "convert_model.cli", "compare", str(report), str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader is gone before the first line is written
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "internal error" not in err

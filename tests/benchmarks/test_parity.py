@@ -3,8 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.parity import ParityBudget, compare, compare_output, failures
-from convert_model.core.errors import ParityError
+from benchmarks.parity import (
+    DEFAULT_BUDGETS,
+    ParityBudget,
+    compare,
+    compare_output,
+    failures,
+    require_finite_original,
+)
+from convert_model.core.errors import CheckpointError, ParityError
 
 
 def test_compare_identical_outputs_are_exact():
@@ -56,9 +63,47 @@ def test_compare_nan_where_reference_has_none_fails():
     assert record.max_abs_diff == float("inf") and failures([record], ParityBudget())
 
 
-def test_compare_matching_nans_agree():
+def test_compare_matching_nans_never_agree():
     ref = np.array([[np.nan, 1.0]], np.float32)
-    assert compare_output("x", 0, ref, ref.copy()).max_abs_diff == 0
+    record = compare_output("x", 0, ref, ref.copy())
+    assert record.max_abs_diff == float("inf") and record.nonfinite == 1
+    assert any("NaN/Inf" in line for line in failures([record], DEFAULT_BUDGETS["int8"]))
+
+
+def test_compare_inf_in_a_variant_fails_an_int8_budget_without_an_abs_limit():
+    ref = np.ones((2, 4), np.float32)
+    cand = ref.copy()
+    cand[1, 2] = np.inf
+    lines = failures(compare({"x": ref}, {"x": cand}), DEFAULT_BUDGETS["int8"])
+    assert lines == ["x (check 0, shape [2, 4]): 1 NaN/Inf value(s) in the candidate"]
+
+
+def test_compare_zero_vector_cosine_is_undefined_not_one():
+    ref = np.zeros((2, 3), np.float32)
+    record = compare_output("hidden", 0, ref, ref.copy())
+    assert record.min_cosine is None and record.cosine_undefined == 2
+    assert failures([record], DEFAULT_BUDGETS["int8"]) == [
+        "hidden (check 0, shape [2, 3]): cosine undefined on 2 row(s) (a zero vector)"
+    ]
+
+
+def test_require_finite_original_names_the_output():
+    outputs = {"pooled": np.ones((2, 3), np.float32),
+               "logits": np.full((2, 3), np.nan, np.float32)}
+    with pytest.raises(CheckpointError, match="output 'logits' holds NaN/Inf \\(6 of 6"):
+        require_finite_original([outputs], "model.safetensors")
+    require_finite_original([{"ids": np.array([1, 2])}], "ok")  # integers are always finite
+
+
+def test_compare_classifier_output_gets_top1_and_top5_whatever_its_name():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((8, 10)).astype(np.float32)
+    cand = ref.copy()
+    cand[0, ref[0].argmax()] -= 100.0  # row 0's winner drops out of the top 5
+    record = compare_output("output_0", 0, ref, cand)
+    assert record.top1_agreement == pytest.approx(7 / 8)
+    assert record.top5_agreement == pytest.approx(7 / 8)
+    assert not record.class_scores, "measured, but gated only for outputs named as scores"
 
 
 def test_compare_integer_outputs_have_no_cosine():

@@ -8,7 +8,7 @@ from benchmarks.node_error import node_errors
 from optimizers.exclusion import Judgement, quantizable_nodes, search
 from optimizers.fuse import FuseConfig
 from optimizers.presets import PRESETS, build
-from optimizers.select import Measured, choose
+from optimizers.select import Measured, choose, clearly_faster
 from tests.optimizers.conftest import min_cosine, run
 
 
@@ -37,7 +37,7 @@ def test_choose_never_recommends_a_variant_slower_than_fp32():
         [_m("fp32", 5.0, precision="fp32"), _m("cpu-int8", 6.0)], device="cpu", baseline="fp32"
     )
     assert decision.recommended == "fp32"
-    assert "not faster than fp32" in decision.reasons["cpu-int8"]
+    assert "not clearly faster than fp32" in decision.reasons["cpu-int8"]
 
 
 def test_choose_skips_other_devices_and_reports_nothing_eligible():
@@ -116,15 +116,77 @@ def test_exclusion_restores_budget_that_plain_int8_misses(outlier_onnx: Path, tm
 def test_choose_breaks_a_timing_tie_by_accuracy():
     decision = choose([
         Measured(name="fp32", precision="fp32", device="cpu", failures=(), cost=60.0,
-                 accuracy=0.77),
+                 task_metric=0.77),
         Measured(name="cpu-int8", precision="int8", device="cpu", failures=(), cost=24.15,
-                 accuracy=0.765),
+                 task_metric=0.765),
         Measured(name="cpu-int8-plain-per-tensor", precision="int8", device="cpu", failures=(),
-                 cost=24.18, accuracy=0.770),
+                 cost=24.18, task_metric=0.770),
         Measured(name="cpu-int8-plain", precision="int8", device="cpu", failures=(),
-                 cost=26.0, accuracy=0.771),
+                 cost=26.0, task_metric=0.771),
     ], device="cpu", baseline="fp32")
     assert decision.recommended == "cpu-int8-plain-per-tensor"
-    assert "within 3%" in decision.reasons["cpu-int8-plain-per-tensor"]
-    assert "less accurate" in decision.reasons["cpu-int8"]
+    reason = decision.reasons["cpu-int8-plain-per-tensor"]
+    assert "tied on speed with cpu-int8" in reason and "within 3%" in reason
+    assert "higher task metric (0.770000 vs 0.765000)" in reason
+    assert "won on higher task metric" in decision.reasons["cpu-int8"]
     assert "slower than cpu-int8-plain-per-tensor" in decision.reasons["cpu-int8-plain"]
+
+
+def _r(name, ratio, low, high, precision="int8", **figures):
+    return Measured(name=name, precision=precision, device="cpu", failures=(), cost=ratio,
+                    ratio=ratio, ratio_low=low, ratio_high=high, **figures)
+
+
+def test_choose_with_equal_task_metric_falls_back_to_min_cosine_and_says_so():
+    decision = choose([
+        _r("fp32", 1.0, 0.98, 1.02, precision="fp32", task_metric=0.9, min_cosine=1.0),
+        _r("cpu-int8", 0.40, 0.38, 0.43, task_metric=0.8, min_cosine=0.995),
+        _r("cpu-int8-plain", 0.42, 0.41, 0.44, task_metric=0.8, min_cosine=0.998),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "cpu-int8-plain", "intervals overlap: a tie, cosine decides"
+    reason = decision.reasons["cpu-int8-plain"]
+    assert "equal task metric; higher min cosine (0.998000 vs 0.995000)" in reason
+    assert "less accurate" not in decision.reasons["cpu-int8"]
+    assert "won on equal task metric; higher min cosine" in decision.reasons["cpu-int8"]
+
+
+def test_choose_falls_back_to_max_abs_diff_then_size():
+    common = {"task_metric": None, "min_cosine": 0.999}
+    decision = choose([
+        _r("a", 0.5, 0.45, 0.55, max_abs_diff=0.02, size_bytes=10_000_000, **common),
+        _r("b", 0.5, 0.45, 0.55, max_abs_diff=0.02, size_bytes=5_000_000, **common),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "b"
+    assert "equal min cosine, max abs diff; smaller size (5.00 MB vs 10.00 MB)" in (
+        decision.reasons["b"])
+
+
+def test_choose_is_the_same_whichever_order_the_noise_puts_tied_variants_in():
+    figures = {"a": {"min_cosine": 0.997}, "b": {"min_cosine": 0.999}}
+    picks = set()
+    for ratios in ((0.50, 0.51), (0.51, 0.50)):
+        candidates = [_r(n, r, r - 0.02, r + 0.02, **figures[n])
+                      for n, r in zip("ab", ratios, strict=True)]
+        picks.add(choose(candidates, device="cpu", baseline="fp32").recommended)
+    assert picks == {"b"}
+
+
+def test_choose_keeps_fp32_when_no_variant_is_clearly_faster():
+    decision = choose([
+        _r("fp32", 1.0, 0.97, 1.03, precision="fp32", min_cosine=1.0),
+        _r("cpu-int8", 0.95, 0.90, 0.99, min_cosine=0.995),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "fp32"
+    assert "tied on speed with fp32" in decision.reasons["cpu-int8"]
+    assert "fp32 won on higher min cosine (1.000000 vs 0.995000)" in decision.reasons["cpu-int8"]
+    odd = choose([  # even a more accurate variant must be clearly faster than fp32
+        _r("fp32", 1.0, 0.97, 1.03, precision="fp32", min_cosine=0.99),
+        _r("cpu-int8", 0.95, 0.90, 0.99, min_cosine=0.995),
+    ], device="cpu", baseline="fp32")
+    assert odd.recommended == "fp32"
+    assert "not clearly faster than fp32" in odd.reasons["cpu-int8"]
+    assert odd.reasons["fp32"].startswith("recommended: no variant clearly faster than it")
+
+
+def test_clearly_faster_needs_the_whole_interval_below_one():
+    assert clearly_faster(0.97) and not clearly_faster(1.01)

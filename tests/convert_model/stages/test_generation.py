@@ -113,12 +113,18 @@ def test_generation_fp32_only_and_switched_off(model_zoo: Zoo, tmp_path: Path):
 
 
 def test_generation_decoder_only_bundle(model_zoo: Zoo, tmp_path: Path):
-    result = convert(model_zoo.gpt2, out=tmp_path / "gpt2", precision="int8", **FAST)
+    # auto: fp32 stays a candidate, so whether int8 meets its budget (which depends on the
+    # CPU's instruction set) decides nothing this test asserts.
+    result = convert(model_zoo.gpt2, out=tmp_path / "gpt2", precision="auto", **FAST)
     generation = result.manifest.to_json()["generation"]
     assert generation["split"] == {**generation["split"], "kind": "decoder-only",
                                    "files": {"decoder": "model.onnx"}}
-    fp32 = next(v for v in generation["variants"] if v["name"] == BASELINE)
+    variants = {v["name"]: v for v in generation["variants"]}
+    fp32 = variants[BASELINE]
     assert fp32["greedy_identical"] == 1.0 and fp32["beam_identical"] >= 0.98
+    assert fp32["status"] == "pass" and not generation["vacuous"]
+    assert "int8" in variants and "int8-decoder" not in variants, "decoder-only: one int8"
+    assert variants["int8"]["files"] == {"decoder": "generation/int8/model.onnx"}
     assert not generation["labelled"] and generation["original"]["scores"] is None
 
 

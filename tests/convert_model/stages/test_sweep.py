@@ -118,3 +118,27 @@ def test_cli_sweep_option_parses_points_and_off():
         _sweep_option("1,x")
     with pytest.raises(UsageError, match="batch_sizes must"):
         _sweep_option("0")
+
+
+def test_position_limit_of_a_composite_config_comes_from_its_text_config():
+    from transformers import CLIPConfig
+
+    from convert_model.stages.sweep import config_position_limit
+
+    config = CLIPConfig(text_config={"max_position_embeddings": 64},
+                        vision_config={"image_size": 32, "patch_size": 8})
+    assert config_position_limit(config) == 64
+    assert config_position_limit(None) is None
+
+
+def test_sweep_error_cell_says_why():
+    from benchmarks.report_tables import sweep_rows
+
+    error = ("InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status "
+             "code returned while running Gather node")
+    report = {"recommended": None, "sweep": {"points": [
+        {"batch_size": 1, "seq_len": 128, "latency": {}, "speedup": {},
+         "errors": {"fp32": error}}]}}
+    header, rows = sweep_rows(report)
+    assert header == ["batch × seq", "fp32"]
+    assert rows[0][1].startswith("error: InvalidArgument: [ONNXRuntimeError] : 2")
