@@ -62,6 +62,7 @@ def loader_for(form: CheckpointForm) -> Loader:
 def _import_loaders() -> None:
     """Import the loader modules so their decorators run (they import torch, hence lazily)."""
     from converters import (  # noqa: F401
+        catboost_model,
         hf_folder,
         notebook,
         onnx_file,

@@ -13,6 +13,7 @@ from reference_models import (
     logo_detection,
     outlink_topic,
     readability,
+    revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
 )
@@ -36,6 +37,7 @@ MODEL_MODULES = (
     logo_detection,
     outlink_topic,
     readability,
+    revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
 )

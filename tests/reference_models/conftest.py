@@ -26,6 +26,7 @@ FAST_MODELS = (
     # second build's neural networks.
     "articlequality",
     "revertrisk-language-agnostic",
+    "revertrisk-catboost",
     "article-descriptions",
     "logo-detection",
     "outlink-topic",

@@ -25,6 +25,7 @@ PARITY_OPTIONS: dict[str, dict[str, object]] = {
     "article-descriptions": {"precision": "fp32"},
     "revertrisk-language-agnostic": {},
     "articlequality": {},
+    "revertrisk-catboost": {},
 }
 
 

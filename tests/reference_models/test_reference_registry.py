@@ -16,6 +16,7 @@ EXPECTED = (
     "logo-detection",
     "outlink-topic",
     "readability",
+    "revertrisk-catboost",
     "revertrisk-language-agnostic",
     "revertrisk-multilingual",
 )

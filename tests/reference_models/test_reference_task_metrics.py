@@ -98,10 +98,20 @@ def _run_lightgbm(built: BuiltReference, inputs: Inputs) -> np.ndarray:
     return np.asarray(lgb.Booster(model_file=str(built.checkpoint)).predict(matrix))
 
 
+def _run_catboost(built: BuiltReference, inputs: Inputs) -> np.ndarray:
+    import catboost
+
+    model = catboost.CatBoost()
+    model.load_model(str(built.checkpoint), format="cbm")
+    (matrix,) = inputs.values()
+    return np.asarray(model.predict(matrix, prediction_type="Probability"))
+
+
 RUNNERS: dict[str, Callable[[BuiltReference, Inputs], np.ndarray]] = {
     "article-descriptions": _run_generation,
     "articlequality": _run_lightgbm,
     "revertrisk-language-agnostic": _run_xgboost,
+    "revertrisk-catboost": _run_catboost,
     "logo-detection": _run_torch_export,
     "outlink-topic": _run_state_dict,
     "revertrisk-multilingual": _run_hf_classifier,
