@@ -387,7 +387,7 @@ def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) 
             f"--metric-output {output!r} is not a model output; outputs: {', '.join(output_names)}"
         )
     return load_eval_set(options.eval_data, options.metric, output, input_names, dtypes,
-                         features)
+                         features, encode=loaded.encode)
 
 
 def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:

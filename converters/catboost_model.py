@@ -17,7 +17,7 @@ import numpy as np
 
 from convert_model.core.errors import CheckpointError, first_line
 from converters.registry import LoadOptions, register_loader
-from converters.tabular import EXTREMES, _import, tabular_model
+from converters.tabular import EXTREMES, import_extra, tabular_model
 from converters.types import CheckpointForm, LoadedModel
 
 CLASSIFIER_LOSSES = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll")
@@ -40,7 +40,7 @@ def _non_numeric(model: Any) -> list[str]:
 @register_loader(CheckpointForm.CATBOOST)
 def load_catboost(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A CatBoost classifier or regressor saved in CatBoost's binary format."""
-    catboost = _import("catboost", extra="catboost")
+    catboost = import_extra("catboost", extra="catboost")
     model = catboost.CatBoost()
     try:
         model.load_model(str(path), format="cbm")

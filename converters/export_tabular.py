@@ -21,8 +21,9 @@ import numpy as np
 from converters.export import ExportConfig, ExportStrategy
 from converters.types import LoadedModel
 
-TABULAR = ("xgboost", "lightgbm", "sklearn", "catboost")
-"""Tree and linear models: the tight fp32 budget, float32 checks, no int8."""
+TABULAR = ("xgboost", "lightgbm", "sklearn", "catboost", "fasttext")
+"""Models the original library's own predict runs (trees, linear models, fastText): judged
+to float32 rounding (max abs diff 1e-5, every differing row listed), fp32 only."""
 _ONNXMLTOOLS = ("xgboost", "lightgbm", "sklearn")
 TREE_OPSET = 15  # the newest default-domain opset onnxmltools' tree converters emit
 

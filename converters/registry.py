@@ -63,6 +63,7 @@ def _import_loaders() -> None:
     """Import the loader modules so their decorators run (they import torch, hence lazily)."""
     from converters import (  # noqa: F401
         catboost_model,
+        fasttext_model,
         hf_folder,
         notebook,
         onnx_file,

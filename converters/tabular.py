@@ -38,7 +38,7 @@ EXTREMES = {
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "builtins.")
 
 
-def _import(module: str, extra: str = "tabular") -> Any:
+def import_extra(module: str, extra: str = "tabular") -> Any:
     """Import ``module``; a missing one is a UsageError naming the extra that installs it."""
     import importlib
 
@@ -173,7 +173,7 @@ def tabular_model(
 @register_loader(CheckpointForm.XGBOOST)
 def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """An XGBoost booster saved as ``.json`` or ``.ubj``."""
-    xgb = _import("xgboost")
+    xgb = import_extra("xgboost")
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
@@ -210,7 +210,7 @@ def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> Load
 @register_loader(CheckpointForm.LIGHTGBM)
 def load_lightgbm(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A LightGBM model text file (``Booster.save_model``)."""
-    lgb = _import("lightgbm")
+    lgb = import_extra("lightgbm")
     try:
         booster = lgb.Booster(model_file=str(path))
     except lgb.basic.LightGBMError as e:
@@ -281,7 +281,7 @@ def _tree_estimators(model: Any) -> list[Any]:
 @register_loader(CheckpointForm.SKOPS)
 def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A scikit-learn model saved with skops; types outside skops' trusted set are refused."""
-    sio = _import("skops.io")
+    sio = import_extra("skops.io")
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as e:  # noqa: BLE001  a corrupt archive is bad input

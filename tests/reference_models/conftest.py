@@ -30,6 +30,7 @@ FAST_MODELS = (
     "article-descriptions",
     "logo-detection",
     "outlink-topic",
+    "outlink-topic-fasttext",
     "revertrisk-multilingual",
 )
 """Every reference model but readability: the ones this suite builds."""

@@ -26,6 +26,7 @@ PARITY_OPTIONS: dict[str, dict[str, object]] = {
     "revertrisk-language-agnostic": {},
     "articlequality": {},
     "revertrisk-catboost": {},
+    "outlink-topic-fasttext": {},
 }
 
 

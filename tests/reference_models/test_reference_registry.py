@@ -15,6 +15,7 @@ EXPECTED = (
     "articlequality",
     "logo-detection",
     "outlink-topic",
+    "outlink-topic-fasttext",
     "readability",
     "revertrisk-catboost",
     "revertrisk-language-agnostic",
