@@ -427,11 +427,15 @@ def _write(
     sweep: SweepResult | None = None,
     generation: Mapping[str, Any] | None = None,
 ) -> Manifest:
+    root = source if source.is_dir() else source.parent
     for file in loaded.files_to_copy:
-        shutil.copy2(file, staging / file.name)
+        # Files in a source folder's sub-folders keep their place (1_Pooling/config.json).
+        inside = file.resolve().is_relative_to(root.resolve())
+        target = staging / (file.resolve().relative_to(root.resolve()) if inside else file.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
     _save_npz(staging / SAMPLE_INPUTS, loaded.examples)
     _save_npz(staging / REFERENCE_OUTPUTS, references)
-    root = source if source.is_dir() else source.parent
     source_sha, source_files = sha256_files(loaded.hashed_files, root)
     recommended = next((r.name for r in records if r.reason.startswith("recommended")), None)
     manifest = Manifest(

@@ -67,6 +67,7 @@ def _import_loaders() -> None:
         hf_folder,
         notebook,
         onnx_file,
+        sentence_transformers,
         state_dict,
         tabular,
         torch_export,
