@@ -45,7 +45,9 @@ def _convert_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "checkpoint",
         help="model folder, checkpoint-N/ folder, .safetensors/.pt/.pth/"
-        ".bin state_dict, .pt2, TorchScript, .onnx, or reference:NAME",
+        ".bin state_dict, .pt2, TorchScript, .onnx, XGBoost .json/.ubj, LightGBM .txt, "
+        "scikit-learn .skops, CatBoost .cbm, fastText supervised .bin, sentence-transformers "
+        "folder (modules.json), Keras 3 .keras, or reference:NAME",
     )
     p.add_argument(
         "--target", default="onnx", choices=("onnx",), help="output format (default: onnx)"
@@ -143,7 +145,8 @@ def _convert_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--export-strategy",
         action="append",
-        choices=("source-onnx", "onnxmltools", "optimum", "dynamo", "torchscript"),
+        choices=("source-onnx", "onnxmltools", "catboost", "fasttext", "optimum", "dynamo",
+                 "torchscript"),
         dest="strategies",
         help="restrict the export chain (repeatable; default: all, in order)",
     )

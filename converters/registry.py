@@ -65,6 +65,7 @@ def _import_loaders() -> None:
         catboost_model,
         fasttext_model,
         hf_folder,
+        keras_model,
         notebook,
         onnx_file,
         sentence_transformers,
