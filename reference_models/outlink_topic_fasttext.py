@@ -10,6 +10,9 @@ of it with items never seen in training.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +41,44 @@ _TRAIN_FILE = ".train.txt"
 
 
 NAN_RETRIES = 20
+_TRAIN_SCRIPT = """
+import json, sys
+import fasttext
+params = json.loads(sys.argv[3])
+for attempt in range(int(sys.argv[4])):
+    try:
+        model = fasttext.train_supervised(sys.argv[1], **params)
+        break
+    except RuntimeError as e:
+        if "NaN" not in str(e):
+            raise
+else:
+    sys.exit("fasttext stopped with 'Encountered NaN' on every attempt")
+model.save_model(sys.argv[2])
+"""
 
 
 def train_supervised(path: Path, **params: object) -> Any:
-    """``fasttext.train_supervised``, tried again when it stops with "Encountered NaN".
+    """``fasttext.train_supervised`` on the lines in ``path``, in a fresh child process.
 
-    fasttext 0.9.3 stops a share of runs with that error at random (in some settings most
-    of them), even single-threaded on the same file; a run that finishes gives the same
-    model every time.
+    fasttext 0.9.3's training depends on the state of the process it runs in: beside
+    torch or onnxruntime it gives other weights from the same file and seed, and in some
+    settings stops most runs with "Encountered NaN". In a child that imports nothing else
+    it gives the same model every time; a run that stops on NaN is tried again.
     """
     import fasttext
 
-    for attempt in range(1, NAN_RETRIES + 1):
-        try:
-            return fasttext.train_supervised(str(path), **params)
-        except RuntimeError as e:
-            if "NaN" not in str(e) or attempt == NAN_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+    target = path.with_suffix(".bin")
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", _TRAIN_SCRIPT, str(path), str(target), json.dumps(params),
+         str(NAN_RETRIES)],
+        capture_output=True, text=True, timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"fastText training failed: {done.stderr.strip()[-500:]}")
+    model = fasttext.load_model(str(target))
+    target.unlink()
+    return model
 
 
 def _lines(labels: np.ndarray, qids: list[list[str]]) -> list[str]:
