@@ -323,9 +323,9 @@ def _(zoo, tmp):
 
 @case("unknown suffix")
 def _(zoo, tmp):
-    p = tmp / "model.h5"
+    p = tmp / "model.mlmodel"
     p.write_bytes(b"\x89HDF")
-    return [str(p)], [str(p), "unrecognised checkpoint suffix '.h5'"]
+    return [str(p)], [str(p), "unrecognised checkpoint suffix '.mlmodel'"]
 
 
 @case("folder without config.json")
