@@ -55,6 +55,7 @@ def default_metric_output(metric: str, output_names: Sequence[str]) -> str:
             if any(key in name.lower() for key in SCORE_NAMES):
                 return name
     return output_names[0]
+TEXT_KEY = "text"  # raw texts, for models that take preprocessed text (LoadedModel.encode)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -122,12 +123,14 @@ def _read_csv(path: Path, input_names: Sequence[str], features: Sequence[str] | 
 
 def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[str],
                   dtypes: Mapping[str, np.dtype] | None = None,
-                  features: Sequence[str] | None = None) -> EvalSet:
+                  features: Sequence[str] | None = None,
+                  encode: Callable[[Sequence[str]], Inputs] | None = None) -> EvalSet:
     """Read an eval set in any of the three documented formats.
 
     ``.npz``: one array per input plus ``labels``. ``.jsonl``: one object per example, each
     input's value and ``label``. ``.csv``: one-input models, a column per feature and
-    ``label``; empty cells are missing values.
+    ``label``; empty cells are missing values. For a model that takes preprocessed text
+    (``encode`` given), the inputs may instead be one ``text`` column of raw texts.
     """
     from benchmarks.metrics import check_metric
 
@@ -144,6 +147,11 @@ def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[st
         raise UsageError(f"{path}: cannot read the eval set ({e})") from e
     if "labels" not in arrays:
         raise UsageError(f"{path}: the eval set has no 'labels' array")
+    if encode is not None and TEXT_KEY in arrays and any(n not in arrays for n in input_names):
+        try:
+            arrays.update(encode([str(t) for t in arrays.pop(TEXT_KEY)]))
+        except ValueError as e:
+            raise UsageError(f"{path}: cannot preprocess its texts ({e})") from e
     missing = [n for n in input_names if n not in arrays]
     if missing:
         raise UsageError(f"{path}: the eval set lacks inputs {missing}; it has {sorted(arrays)}")

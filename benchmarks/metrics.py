@@ -53,14 +53,23 @@ def spearman(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 def micro_f1(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Micro-averaged F1 of `sigmoid(outputs) > 0.5` (outputs are logits) vs multi-hot labels."""
+    # sigmoid(x) > 0.5 exactly when x > 0; comparing logits avoids overflow in exp.
+    return _micro_f1(outputs, labels, 0.0)
+
+
+def micro_f1_probabilities(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Micro-averaged F1 of `outputs > 0.5` (outputs are probabilities) vs multi-hot labels."""
+    return _micro_f1(outputs, labels, 0.5)
+
+
+def _micro_f1(outputs: np.ndarray, labels: np.ndarray, threshold: float) -> float:
     _check_rows(outputs, labels)
     if outputs.shape != labels.shape:
         raise ValueError(
             "micro_f1 needs outputs and labels of one shape, "
             f"got {outputs.shape} and {labels.shape}"
         )
-    # sigmoid(x) > 0.5 exactly when x > 0; comparing logits avoids overflow in exp.
-    predicted = outputs > 0
+    predicted = outputs > threshold
     truth = labels.astype(bool)
     true_positive = int(np.sum(predicted & truth))
     denominator = int(predicted.sum()) + int(truth.sum())
@@ -156,6 +165,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "accuracy": accuracy,
     "spearman": spearman,
     "micro_f1": micro_f1,
+    "micro_f1_probabilities": micro_f1_probabilities,
     "token_agreement": token_agreement,
     "exact_match": exact_match,
 }

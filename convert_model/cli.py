@@ -44,7 +44,9 @@ def _convert_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "checkpoint",
         help="model folder, checkpoint-N/ folder, .safetensors/.pt/.pth/"
-        ".bin state_dict, .pt2, TorchScript, .onnx, or reference:NAME",
+        ".bin state_dict, .pt2, TorchScript, .onnx, XGBoost .json/.ubj, LightGBM .txt, "
+        "scikit-learn .skops, CatBoost .cbm, fastText supervised .bin, sentence-transformers "
+        "folder (modules.json), Keras 3 .keras, or reference:NAME",
     )
     for option in OPTIONS:
         if not option.cli:

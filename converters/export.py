@@ -22,13 +22,15 @@ __all__ = ["STRATEGY_NAMES", "ExportConfig", "export", "strategies"]
 
 def strategies() -> tuple[ExportStrategy, ...]:
     """The chain, in the order it is tried."""
+    from converters.export_catboost import CATBOOST
     from converters.export_dynamo import DYNAMO
+    from converters.export_fasttext import FASTTEXT
     from converters.export_optimum import OPTIMUM
     from converters.export_source_onnx import SOURCE_ONNX
     from converters.export_tabular import ONNXMLTOOLS
     from converters.export_torchscript import TORCHSCRIPT
 
-    return (SOURCE_ONNX, ONNXMLTOOLS, OPTIMUM, DYNAMO, TORCHSCRIPT)
+    return (SOURCE_ONNX, ONNXMLTOOLS, CATBOOST, FASTTEXT, OPTIMUM, DYNAMO, TORCHSCRIPT)
 
 
 def export(

@@ -9,7 +9,8 @@ from pathlib import Path
 from converters.types import LoadedModel
 
 TWO_GB = 2 * 1024**3
-STRATEGY_NAMES = ("source-onnx", "onnxmltools", "optimum", "dynamo", "torchscript")
+STRATEGY_NAMES = ("source-onnx", "onnxmltools", "catboost", "fasttext", "optimum", "dynamo",
+                  "torchscript")
 """The export chain's strategies, in the order they are tried."""
 
 

@@ -21,12 +21,17 @@ import numpy as np
 from converters.export_strategy import ExportConfig, ExportStrategy
 from converters.types import LoadedModel
 
-TABULAR = ("xgboost", "lightgbm", "sklearn")
+TABULAR = ("xgboost", "lightgbm", "sklearn", "catboost", "fasttext")
+"""Models the original library's own predict runs (trees, linear models, fastText): judged
+to float32 rounding (max abs diff 1e-5, every differing row listed), fp32 only."""
+_ONNXMLTOOLS = ("xgboost", "lightgbm", "sklearn")
 TREE_OPSET = 15  # the newest default-domain opset onnxmltools' tree converters emit
 
 
 def _applies(loaded: LoadedModel) -> str | None:
-    return None if loaded.framework in TABULAR else "not a tree ensemble or scikit-learn model"
+    if loaded.framework not in _ONNXMLTOOLS:
+        return "not an XGBoost, LightGBM or scikit-learn model"
+    return None
 
 
 def floor_to_float32(value: float) -> float:
@@ -81,7 +86,7 @@ def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
             options={"zipmap": False},
             target_opset={"": TREE_OPSET, "ai.onnx.ml": 3},
         )
-        _rename_outputs(model, loaded.output_names)
+        rename_outputs(model, loaded.output_names)
     else:
         from onnxmltools import convert_lightgbm, convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType
@@ -101,11 +106,11 @@ def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
                 target_opset=TREE_OPSET,
                 zipmap=False,
             )
-        _rename_outputs(model, loaded.output_names)
+        rename_outputs(model, loaded.output_names)
     onnx.save_model(model, str(path))
 
 
-def _rename_outputs(model: Any, names: tuple[str, ...]) -> None:
+def rename_outputs(model: Any, names: tuple[str, ...]) -> None:
     """Give the graph outputs the loaded model's names, in order."""
     if len(model.graph.output) != len(names):
         raise ValueError(

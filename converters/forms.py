@@ -21,7 +21,16 @@ _SUFFIX_FORMS = {
     ".joblib": CheckpointForm.PICKLE,
     ".ubj": CheckpointForm.XGBOOST,
     ".skops": CheckpointForm.SKOPS,
+    ".ftz": CheckpointForm.FASTTEXT,
+    ".h5": CheckpointForm.KERAS_H5,
+    ".hdf5": CheckpointForm.KERAS_H5,
 }
+# Forms told by their first bytes: the suffix, the magic, and what the file should be.
+_MAGIC_FORMS = {
+    ".cbm": (b"CBM1", CheckpointForm.CATBOOST, "a CatBoost model (CBM1)"),
+    ".keras": (b"PK\x03\x04", CheckpointForm.KERAS, "a Keras 3 archive (a zip)"),
+}
+FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")  # fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32
 _SNIFFED_SUFFIXES = (".json", ".txt", ".lgb", ".model")
 _TORCH_SAVE_SUFFIXES = (".pt", ".pth", ".bin")
 _TRAINER_DIR = re.compile(r"^checkpoint-\d+$")
@@ -39,18 +48,42 @@ def detect_form(path: Path) -> CheckpointForm:
         raise CheckpointError(f"{path}: the file is empty")
     if suffix in _SUFFIX_FORMS:
         return _SUFFIX_FORMS[suffix]
+    if suffix in _MAGIC_FORMS:
+        return _magic_form(path, *_MAGIC_FORMS[suffix])
+    if suffix == ".bin" and _head(path, 4) == FASTTEXT_MAGIC:
+        return CheckpointForm.FASTTEXT
     if suffix in _TORCH_SAVE_SUFFIXES:
         return _torch_save_form(path)
     if suffix in _SNIFFED_SUFFIXES:
         return _text_model_form(path)
-    known = sorted([*_SUFFIX_FORMS, *_TORCH_SAVE_SUFFIXES, *_SNIFFED_SUFFIXES])
+    known = sorted([*_SUFFIX_FORMS, *_MAGIC_FORMS, *_TORCH_SAVE_SUFFIXES, *_SNIFFED_SUFFIXES])
     raise CheckpointError(
         f"{path}: unrecognised checkpoint suffix {suffix or '(none)'!r}; expected a model "
         f"folder with config.json or one of {', '.join(known)}"
     )
 
 
+def _head(path: Path, size: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(size)
+
+
+def _magic_form(path: Path, magic: bytes, form: CheckpointForm, what: str) -> CheckpointForm:
+    head = _head(path, len(magic))
+    if head == magic:
+        return form
+    kind = "a pickle" if head[:1] == _PICKLE_MAGIC else "something else"
+    raise CheckpointError(
+        f"{path}: not {what}: the file starts with {head!r}, {kind}; is it truncated "
+        "or of another format?"
+    )
+
+
 def _folder_form(path: Path) -> CheckpointForm:
+    if (path / "modules.json").is_file():
+        return CheckpointForm.SENTENCE_TRANSFORMERS
+    if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+        return CheckpointForm.TF_SAVEDMODEL
     if not (path / "config.json").is_file():
         raise CheckpointError(
             f"{path}: a folder checkpoint needs a config.json (a Hugging Face model or "
@@ -76,8 +109,7 @@ def _torch_save_form(path: Path) -> CheckpointForm:
         if "data.pkl" in members:
             return CheckpointForm.STATE_DICT
         raise CheckpointError(f"{path}: a zip archive that is not a torch.save file")
-    with path.open("rb") as f:
-        head = f.read(2)
+    head = _head(path, 2)
     if head[:1] == _PICKLE_MAGIC:
         return CheckpointForm.STATE_DICT  # legacy (non-zip) torch.save; loaded weights-only
     raise CheckpointError(

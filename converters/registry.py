@@ -74,9 +74,13 @@ def loader_for(form: CheckpointForm) -> Loader:
 def _import_loaders() -> None:
     """Import the loader modules so their decorators run (they import torch, hence lazily)."""
     from converters import (  # noqa: F401
+        catboost_model,
+        fasttext_model,
         hf_folder,
+        keras_model,
         notebook,
         onnx_file,
+        sentence_transformers,
         state_dict,
         tabular,
         torch_export,

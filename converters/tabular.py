@@ -33,19 +33,23 @@ EXTREMES = {
     "xgboost": (np.nan, 1e30, -1e30, 3.0e38, 0.0),
     "lightgbm": (np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0),
     "sklearn": (1e30, -1e30, 0.0),
+    "catboost": (np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0),
 }
 # Types a skops file may hold without --trust-pickle: the libraries' own classes.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.", "builtins.")
-_INSTALL = "install the tabular extra: pip install -c constraints.txt -e '.[tabular]'"
 
 
-def _import(module: str) -> Any:
+def import_extra(module: str, extra: str = "tabular") -> Any:
+    """Import ``module``; a missing one is a UsageError naming the extra that installs it."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise UsageError(f"{module} is not installed; {_INSTALL}") from e
+        raise UsageError(
+            f"{module} is not installed; install the {extra} extra: "
+            f"pip install -c constraints.txt -e '.[{extra}]'"
+        ) from e
 
 
 def _thresholds_xgboost(booster: Any) -> dict[int, list[float]]:
@@ -108,7 +112,7 @@ def _schema(names: list[str], missing: str) -> dict[str, Any]:
     return {"input": INPUT, "dtype": "float32", "features": names, "missing": missing}
 
 
-def _tabular(
+def tabular_model(
     path: Path,
     form: CheckpointForm,
     model: Any,
@@ -121,8 +125,11 @@ def _tabular(
     missing: str,
     options: LoadOptions,
     model_type: str,
+    extremes: tuple[float, ...] | None = None,
 ) -> LoadedModel:
+    """A tree or linear model that its library's ``predict`` runs on one float32 matrix."""
     features = len(names)
+    extremes = EXTREMES[framework] if extremes is None else extremes
     if options.spec is not None:
         examples = options.spec.examples(options.seed)
         widths = {e[INPUT].shape[-1] for e in examples if INPUT in e}
@@ -133,12 +140,8 @@ def _tabular(
             )
     else:
         examples = (
-            {INPUT: adversarial_rows(thresholds, features, 1, options.seed, EXTREMES[framework])},
-            {
-                INPUT: adversarial_rows(
-                    thresholds, features, 256, options.seed + 1, EXTREMES[framework]
-                )
-            },
+            {INPUT: adversarial_rows(thresholds, features, 1, options.seed, extremes)},
+            {INPUT: adversarial_rows(thresholds, features, 256, options.seed + 1, extremes)},
         )
     output_names = CLASSIFIER_OUTPUTS if classifier else REGRESSOR_OUTPUTS
 
@@ -172,7 +175,7 @@ def _tabular(
 @register_loader(CheckpointForm.XGBOOST)
 def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """An XGBoost booster saved as ``.json`` or ``.ubj``."""
-    xgb = _import("xgboost")
+    xgb = import_extra("xgboost")
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
@@ -191,7 +194,7 @@ def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> Load
     def predict(matrix: np.ndarray) -> np.ndarray:
         return booster.predict(xgb.DMatrix(matrix, feature_names=booster.feature_names))
 
-    return _tabular(
+    return tabular_model(
         path,
         form,
         booster,
@@ -209,7 +212,7 @@ def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> Load
 @register_loader(CheckpointForm.LIGHTGBM)
 def load_lightgbm(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A LightGBM model text file (``Booster.save_model``)."""
-    lgb = _import("lightgbm")
+    lgb = import_extra("lightgbm")
     try:
         booster = lgb.Booster(model_file=str(path))
     except lgb.basic.LightGBMError as e:
@@ -218,7 +221,7 @@ def load_lightgbm(path: Path, form: CheckpointForm, options: LoadOptions) -> Loa
     classifier = objective.startswith(("binary", "multiclass"))
     params = booster.dump_model().get("parameters", {}) or {}
     missing = "zero" if str(params.get("zero_as_missing", "false")).lower() == "true" else "NaN"
-    return _tabular(
+    return tabular_model(
         path,
         form,
         booster,
@@ -251,7 +254,7 @@ def sklearn_model(
             if f >= 0:
                 thresholds.setdefault(int(f), []).append(float(t))
     predict = model.predict_proba if classifier else model.predict
-    return _tabular(
+    return tabular_model(
         path,
         form,
         model,
@@ -293,7 +296,7 @@ def _tree_estimators(model: Any) -> list[Any]:
 @register_loader(CheckpointForm.SKOPS)
 def load_skops(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A scikit-learn model saved with skops; types outside skops' trusted set are refused."""
-    sio = _import("skops.io")
+    sio = import_extra("skops.io")
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as e:

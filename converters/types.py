@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,12 @@ class CheckpointForm(str, enum.Enum):
     XGBOOST = "xgboost"
     LIGHTGBM = "lightgbm"
     SKOPS = "skops"
+    CATBOOST = "catboost"
+    FASTTEXT = "fasttext"
+    SENTENCE_TRANSFORMERS = "sentence-transformers"
+    KERAS = "keras"
+    KERAS_H5 = "keras-h5"
+    TF_SAVEDMODEL = "tf-savedmodel"
 
     def __str__(self) -> str:
         return self.value
@@ -68,12 +74,16 @@ class LoadedModel:
         model_type: the HF ``model_type``, or the class name for plain modules.
         files_to_copy: tokenizer/config files that go into the bundle.
         hashed_files: the files whose bytes identify the source (weights, config, tokenizer).
-        framework: what runs the original: torch, onnx, xgboost, lightgbm or sklearn.
+        framework: what runs the original: torch, onnx, xgboost, lightgbm, sklearn,
+            catboost or fasttext.
         input_schema: for tabular models, feature names in order and the missing-value
-            convention; None otherwise.
+            convention; for models whose graph takes preprocessed input (fastText,
+            sentence-transformers), the preprocessing the bundle needs; None otherwise.
         hf_model: the transformers model, for exporters that want it (optimum), else None.
         onnx_config: optimum's OnnxConfig for ``hf_model``, when optimum knows the architecture.
         notes: facts worth recording in the manifest (ignored files, unexpected keys).
+        encode: for models whose graph takes preprocessed text (fastText), turns raw texts
+            into one input set, so an eval set can be given as text; None otherwise.
     """
 
     source: Path
@@ -93,6 +103,7 @@ class LoadedModel:
     hf_model: Any = None
     onnx_config: Any = None
     notes: tuple[str, ...] = field(default=())
+    encode: Callable[[Sequence[str]], Inputs] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

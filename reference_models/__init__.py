@@ -12,7 +12,9 @@ from reference_models import (
     articlequality,
     logo_detection,
     outlink_topic,
+    outlink_topic_fasttext,
     readability,
+    revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
 )
@@ -35,7 +37,9 @@ MODEL_MODULES = (
     articlequality,
     logo_detection,
     outlink_topic,
+    outlink_topic_fasttext,
     readability,
+    revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
 )

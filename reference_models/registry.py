@@ -21,6 +21,10 @@ FORMS = (
     "torch-export",
     "xgboost",
     "lightgbm",
+    "catboost",
+    "fasttext",
+    "sentence-transformers",
+    "keras",
 )
 """The handoff forms a reference model can take (see DESIGN.md, "Forms of checkpoint")."""
 

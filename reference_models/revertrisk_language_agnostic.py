@@ -157,30 +157,20 @@ def label(rng: np.random.Generator, risk: np.ndarray, centre: float) -> np.ndarr
     return (rng.random(len(risk)) < probability).astype(np.int64)
 
 
-def build(folder: Path, progress: Progress) -> None:
-    """Write the booster's JSON file, eval set and samples into `folder`."""
-    import xgboost as xgb
-
-    rng = np.random.default_rng(SEED)
-    progress("generating edits")
-    train_x, eval_x = edits(rng, TRAIN_EDITS), edits(rng, EVAL_EDITS)
+def labelled_edits(
+    seed: int, train: int, evaluate: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train and eval edits with their labels: (train x, train y, eval x, eval y)."""
+    rng = np.random.default_rng(seed)
+    train_x, eval_x = edits(rng, train), edits(rng, evaluate)
     train_risk = revert_risk(train_x)
     centre = float(np.median(train_risk))  # half of the edits are reverted, as in the eval sets
     train_y, eval_y = label(rng, train_risk, centre), label(rng, revert_risk(eval_x), centre)
-    progress(f"training {TREES} trees on {TRAIN_EDITS} edits ({train_y.mean():.0%} reverted)")
-    model = xgb.XGBClassifier(
-        n_estimators=TREES,
-        max_depth=MAX_DEPTH,
-        learning_rate=LEARNING_RATE,
-        tree_method="hist",
-        n_jobs=1,  # one thread: the same trees on every machine
-        random_state=SEED,
-    ).fit(train_x, train_y)
-    booster = model.get_booster()
-    booster.feature_names = list(FEATURES)
-    booster.save_model(str(folder / MODEL_FILE))
-    accuracy = float(np.mean(model.predict(eval_x) == eval_y))
-    progress(f"eval accuracy {accuracy:.3f} on {EVAL_EDITS} edits")
+    return train_x, train_y, eval_x, eval_y
+
+
+def write_edit_eval(folder: Path, eval_x: np.ndarray, eval_y: np.ndarray) -> None:
+    """Write the eval set and five samples (missing features as null) into `folder`."""
     write_eval(folder, {"input": eval_x}, eval_y)
     write_samples(
         folder,
@@ -195,6 +185,29 @@ def build(folder: Path, progress: Progress) -> None:
             for row in range(5)
         ],
     )
+
+
+def build(folder: Path, progress: Progress) -> None:
+    """Write the booster's JSON file, eval set and samples into `folder`."""
+    import xgboost as xgb
+
+    progress("generating edits")
+    train_x, train_y, eval_x, eval_y = labelled_edits(SEED, TRAIN_EDITS, EVAL_EDITS)
+    progress(f"training {TREES} trees on {TRAIN_EDITS} edits ({train_y.mean():.0%} reverted)")
+    model = xgb.XGBClassifier(
+        n_estimators=TREES,
+        max_depth=MAX_DEPTH,
+        learning_rate=LEARNING_RATE,
+        tree_method="hist",
+        n_jobs=1,  # one thread: the same trees on every machine
+        random_state=SEED,
+    ).fit(train_x, train_y)
+    booster = model.get_booster()
+    booster.feature_names = list(FEATURES)
+    booster.save_model(str(folder / MODEL_FILE))
+    accuracy = float(np.mean(model.predict(eval_x) == eval_y))
+    progress(f"eval accuracy {accuracy:.3f} on {EVAL_EDITS} edits")
+    write_edit_eval(folder, eval_x, eval_y)
 
 
 REFERENCE = register(

@@ -105,11 +105,19 @@ def write_bundle(
     from convert_model.bundle.deploy import write_deployment
     from convert_model.bundle.model_card import write_model_card
 
+    root = source if source.is_dir() else source.parent
     for file in loaded.files_to_copy:
-        shutil.copy2(file, folder / file.name)
+        # Files in a source folder's sub-folders keep their place (1_Pooling/config.json).
+        inside = file.resolve().is_relative_to(root.resolve())
+        target = folder / (file.resolve().relative_to(root.resolve()) if inside else file.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
+    if (loaded.input_schema or {}).get("runtime"):  # preprocessing the bundle's runtime does
+        from convert_model.bundle.generation_files import copy_runtime
+
+        copy_runtime(folder)
     save_npz(folder / SAMPLE_INPUTS, loaded.examples)
     save_npz(folder / REFERENCE_OUTPUTS, references)
-    root = source if source.is_dir() else source.parent
     source_sha, source_files = sha256_files(loaded.hashed_files, root)
     versions = toolchain_versions()
     manifest = Manifest(

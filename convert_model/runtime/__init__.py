@@ -10,6 +10,12 @@ code needs neither torch nor this project::
     generator = Generator(BUNDLE)
     sequences = generator.generate(input_ids, attention_mask, max_new_tokens=32, num_beams=4)
 
+``fasttext_text`` tokenises and hashes text for a fastText bundle's graph (numpy only)::
+
+    from runtime.fasttext_text import FastTextText, top_k
+    text = FastTextText.load(BUNDLE)   # fasttext_tokenizer.json
+    ids = text.batch(["some text", "more text"])   # the graph's "ids" input
+
 Its modules import only the standard library, numpy, onnxruntime and each other (relatively);
 a test enforces it.
 """

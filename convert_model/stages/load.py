@@ -112,4 +112,4 @@ def _eval_set(options: ConvertOptions, loaded: LoadedModel, generative: bool,
     dtypes = {name: value.dtype for name, value in loaded.examples[0].items()}
     features = (loaded.input_schema or {}).get("features")
     return load_eval_set(settings.data, settings.metric, output, loaded.input_names, dtypes,
-                         features)
+                         features, encode=loaded.encode)

@@ -323,9 +323,9 @@ def _(zoo, tmp):
 
 @case("unknown suffix")
 def _(zoo, tmp):
-    p = tmp / "model.h5"
+    p = tmp / "model.mlmodel"
     p.write_bytes(b"\x89HDF")
-    return [str(p)], [str(p), "unrecognised checkpoint suffix '.h5'"]
+    return [str(p)], [str(p), "unrecognised checkpoint suffix '.mlmodel'"]
 
 
 @case("folder without config.json")
@@ -395,6 +395,11 @@ def test_bad_input_corpus_is_large_enough():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_exits_2_with_one_clear_line(model_zoo: Zoo, tmp_path: Path, capsys, name):
     args, needles = CASES[name](model_zoo, tmp_path)
+    check_bad_input(args, needles, tmp_path, capsys)
+
+
+def check_bad_input(args: list[str], needles: list[str], tmp_path: Path, capsys) -> None:
+    """Exit code 2, one line naming each needle, no traceback, no output folder left."""
     out = tmp_path / "out"
     if "--out" not in args:
         args = [*args, "--out", str(out)]

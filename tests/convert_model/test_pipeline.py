@@ -153,11 +153,13 @@ def test_convert_falls_back_and_records_the_failure(model_zoo: Zoo, tmp_path: Pa
     assert [(a["strategy"], a["success"]) for a in attempts] == [
         ("source-onnx", False),
         ("onnxmltools", False),
+        ("catboost", False),
+        ("fasttext", False),
         ("optimum", False),
         ("dynamo", False),
         ("torchscript", True),
     ]
-    assert "simulated dynamo failure" in attempts[3]["error"]
+    assert "simulated dynamo failure" in attempts[5]["error"]
     assert result.manifest.export["strategy"] == "torchscript"
 
 

@@ -65,3 +65,33 @@ def test_detect_form_trainer_by_state_file(tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     (tmp_path / "trainer_state.json").write_text("{}")
     assert detect_form(tmp_path) is CheckpointForm.HF_TRAINER_CHECKPOINT
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "form"),
+    [
+        ("m.cbm", b"CBM1" + b"\0" * 16, CheckpointForm.CATBOOST),
+        ("m.bin", (793712314).to_bytes(4, "little") + b"\0" * 16, CheckpointForm.FASTTEXT),
+        ("m.ftz", b"\0" * 16, CheckpointForm.FASTTEXT),
+        ("m.keras", b"PK\x03\x04" + b"\0" * 16, CheckpointForm.KERAS),
+        ("m.h5", b"\x89HDF\r\n\x1a\n", CheckpointForm.KERAS_H5),
+    ],
+)
+def test_detect_form_recognises_handoff_library_files(tmp_path: Path, name, content, form):
+    (tmp_path / name).write_bytes(content)
+    assert detect_form(tmp_path / name) is form
+
+
+def test_detect_form_takes_modules_json_as_sentence_transformers_before_hf(tmp_path: Path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (tmp_path / "modules.json").write_text("[]")
+    assert detect_form(tmp_path) is CheckpointForm.SENTENCE_TRANSFORMERS
+    (tmp_path / "modules.json").unlink()
+    (tmp_path / "saved_model.pb").write_bytes(b"\x08\x01")
+    assert detect_form(tmp_path) is CheckpointForm.TF_SAVEDMODEL
+
+
+def test_detect_form_names_a_pickle_where_a_library_file_should_be(tmp_path: Path):
+    (tmp_path / "m.cbm").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(CheckpointError, match="not a CatBoost model.*a pickle"):
+        detect_form(tmp_path / "m.cbm")

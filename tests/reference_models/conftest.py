@@ -26,9 +26,11 @@ FAST_MODELS = (
     # second build's neural networks.
     "articlequality",
     "revertrisk-language-agnostic",
+    "revertrisk-catboost",
     "article-descriptions",
     "logo-detection",
     "outlink-topic",
+    "outlink-topic-fasttext",
     "revertrisk-multilingual",
 )
 """Every reference model but readability: the ones this suite builds."""

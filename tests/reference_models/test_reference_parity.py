@@ -25,6 +25,8 @@ PARITY_OPTIONS: dict[str, dict[str, object]] = {
     "article-descriptions": {"precision": "fp32"},
     "revertrisk-language-agnostic": {},
     "articlequality": {},
+    "revertrisk-catboost": {},
+    "outlink-topic-fasttext": {},
 }
 
 

@@ -15,7 +15,9 @@ EXPECTED = (
     "articlequality",
     "logo-detection",
     "outlink-topic",
+    "outlink-topic-fasttext",
     "readability",
+    "revertrisk-catboost",
     "revertrisk-language-agnostic",
     "revertrisk-multilingual",
 )

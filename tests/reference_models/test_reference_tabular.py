@@ -12,14 +12,25 @@ import pytest
 from benchmarks.evaluate import EVAL_CHECK
 from benchmarks.latency import LatencyConfig
 from convert_model import convert
-from reference_models import BuiltReference, articlequality, revertrisk_language_agnostic
+from reference_models import (
+    BuiltReference,
+    articlequality,
+    revertrisk_catboost,
+    revertrisk_language_agnostic,
+)
 
 FAST = LatencyConfig(warmup=1, rounds=3)
 FEATURES = {
     "articlequality": articlequality.FEATURES,
     "revertrisk-language-agnostic": revertrisk_language_agnostic.FEATURES,
+    "revertrisk-catboost": revertrisk_catboost.FEATURES,
 }
-LIBRARY = {"articlequality": "lightgbm", "revertrisk-language-agnostic": "xgboost"}
+LIBRARY = {
+    "articlequality": "lightgbm",
+    "revertrisk-language-agnostic": "xgboost",
+    "revertrisk-catboost": "catboost",
+}
+STRATEGY = {"lightgbm": "onnxmltools", "xgboost": "onnxmltools", "catboost": "catboost"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +67,7 @@ def test_tree_reference_model_converts_with_identical_labels_and_probabilities_w
 ) -> None:
     manifest = _read(converted(name), "manifest.json")
     assert manifest["source"]["form"] == LIBRARY[name]
-    assert manifest["export"]["strategy"] == "onnxmltools"
+    assert manifest["export"]["strategy"] == STRATEGY[LIBRARY[name]]
     assert manifest["input_schema"]["features"] == list(FEATURES[name])
     assert manifest["input_schema"]["missing"] == "NaN"
     fp32 = manifest["variants"][0]

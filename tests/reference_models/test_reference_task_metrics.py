@@ -22,7 +22,8 @@ NOT_SCORED_HERE = {
 }
 """Reference models this suite does not build, and why."""
 
-MARGIN = {"accuracy": 0.25, "micro_f1": 0.5, "token_agreement": 0.4, "spearman": 0.5}
+MARGIN = {"accuracy": 0.25, "micro_f1": 0.5, "micro_f1_probabilities": 0.5,
+          "token_agreement": 0.4, "spearman": 0.5}
 """How far above chance or a trivial predictor (whichever is higher) is "clearly above"."""
 
 
@@ -98,12 +99,35 @@ def _run_lightgbm(built: BuiltReference, inputs: Inputs) -> np.ndarray:
     return np.asarray(lgb.Booster(model_file=str(built.checkpoint)).predict(matrix))
 
 
+def _run_catboost(built: BuiltReference, inputs: Inputs) -> np.ndarray:
+    import catboost
+
+    model = catboost.CatBoost()
+    model.load_model(str(built.checkpoint), format="cbm")
+    (matrix,) = inputs.values()
+    return np.asarray(model.predict(matrix, prediction_type="Probability"))
+
+
+def _run_fasttext(built: BuiltReference, inputs: Inputs) -> np.ndarray:
+    import fasttext
+
+    model = fasttext.load_model(str(built.checkpoint))
+    index = {label: i for i, label in enumerate(model.labels)}
+    out = np.zeros((len(inputs["text"]), len(index)), dtype=np.float32)
+    labels, probabilities = model.predict([str(t) for t in inputs["text"]], k=-1)
+    for row, (names, values) in enumerate(zip(labels, probabilities, strict=True)):
+        out[row, [index[n] for n in names]] = values
+    return out
+
+
 RUNNERS: dict[str, Callable[[BuiltReference, Inputs], np.ndarray]] = {
     "article-descriptions": _run_generation,
     "articlequality": _run_lightgbm,
     "revertrisk-language-agnostic": _run_xgboost,
+    "revertrisk-catboost": _run_catboost,
     "logo-detection": _run_torch_export,
     "outlink-topic": _run_state_dict,
+    "outlink-topic-fasttext": _run_fasttext,
     "revertrisk-multilingual": _run_hf_classifier,
 }
 
@@ -116,7 +140,7 @@ def _trivial_score(metric: str, labels: np.ndarray) -> float:
     if metric == "accuracy":
         majority = np.bincount(labels).argmax()
         return score(metric, np.eye(labels.max() + 1)[np.full(len(labels), majority)], labels)
-    if metric == "micro_f1":
+    if metric in ("micro_f1", "micro_f1_probabilities"):
         return score(metric, np.ones(labels.shape), labels)
     if metric == "token_agreement":
         modes = [
