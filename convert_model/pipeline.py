@@ -238,7 +238,7 @@ def convert(
             path, options = _resolve_reference(text, options, progress.note)
         else:
             path = Path(text)
-        form = detect_form(path)
+        form = detect_form(path, options.model_class)
         progress.note(f"form: {form}")
         load_options = LoadOptions(
             task=options.task,

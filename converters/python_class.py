@@ -52,13 +52,23 @@ def _import_file(path: Path) -> Any:
         raise CheckpointError(f"--model-class: {path}: cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # Importing must not write a __pycache__ beside the user's file.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:  # sys.exit() at import is not a model class, whatever its code
+        del sys.modules[module_name]
+        raise CheckpointError(
+            f"--model-class: importing {path} called sys.exit({e.code!r}); a model file must "
+            "define its class without exiting"
+        ) from e
     except Exception as e:  # noqa: BLE001  the user's file failing to import is bad input
         del sys.modules[module_name]
         raise CheckpointError(
             f"--model-class: importing {path} failed: {type(e).__name__}: {e}"
         ) from e
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
