@@ -7,13 +7,14 @@ optimum's task machinery; the model class follows from the task. Trainer state
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convert_model.core.errors import CheckpointError, UsageError, summary
+from convert_model.core.limits import load_json
+from converters.paths import check_folder, check_named_files, index_shards
 from converters.registry import LoadOptions, register_loader
 from converters.sample_text import SENTENCES
 from converters.torch_module import flatten_outputs, make_runner, to_torch
@@ -41,6 +42,8 @@ COPY_NAMES = frozenset(
         "target.spm",
     }
 )
+# JSON files of data (a vocabulary, a tokenizer model) that name no other file.
+_DATA_JSON = frozenset({"tokenizer.json", "vocab.json"})
 TRAINER_STATE_NAMES = frozenset(
     {
         "optimizer.pt",
@@ -75,17 +78,22 @@ _SECOND_SHAPE_SENTENCES = 3
 def read_config(folder: Path) -> dict[str, Any]:
     """Read ``config.json``; raise CheckpointError when it is empty or not a JSON object."""
     path = folder / "config.json"
-    text = path.read_bytes()
-    if not text.strip():
-        raise CheckpointError(f"{path}: the file is empty")
-    try:
-        config = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    config = load_json(path.read_bytes(), path)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
     if "model_type" not in config:
         raise CheckpointError(f"{path}: no 'model_type' key; is this a transformers config?")
+    if not isinstance(config["model_type"], str):
+        raise CheckpointError(
+            f"{path}: 'model_type' must be a string, got {type(config['model_type']).__name__}"
+        )
+    architectures = config.get("architectures")
+    if architectures is not None and not (
+        isinstance(architectures, list) and all(isinstance(a, str) for a in architectures)
+    ):
+        raise CheckpointError(
+            f"{path}: 'architectures' must be a list of class names, got {architectures!r:.80}"
+        )
     return config
 
 
@@ -148,7 +156,9 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
     import transformers
     from optimum.exporters.tasks import TasksManager
 
+    check_folder(folder)
     config_json = read_config(folder)
+    check_named_files(folder, sorted(n for n in COPY_NAMES - _DATA_JSON if n.endswith(".json")))
     if config_json.get("auto_map") and not options.trust_remote_code:
         raise CheckpointError(
             f"{folder}/config.json: the model needs its own code (auto_map); "
@@ -168,6 +178,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         task, framework="pt", library="transformers"
     )
     _check_weights_present(folder)
+    hashed = _hashed_files(folder)  # checks every sharded index before anything is loaded
     try:
         model, info = model_class.from_pretrained(
             folder,
@@ -241,7 +252,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         task=task,
         model_type=model_type,
         files_to_copy=tuple(sorted(p for p in folder.iterdir() if p.name in COPY_NAMES)),
-        hashed_files=_hashed_files(folder),
+        hashed_files=hashed,
         hf_model=model,
         onnx_config=onnx_config,
         notes=tuple(notes),
@@ -256,9 +267,15 @@ def _check_weights_present(folder: Path) -> None:
 
 
 def _hashed_files(folder: Path) -> tuple[Path, ...]:
+    """Every file the load reads: weights, each index's shards, config and tokenizer files."""
     weights = {p for pattern in _WEIGHT_PATTERNS for p in folder.glob(pattern)}
+    shards = {
+        folder / s.relative_to(folder.resolve())
+        for index in folder.glob("*.index.json")
+        for s in index_shards(index, folder)
+    }
     copied = {p for p in folder.iterdir() if p.name in COPY_NAMES}
-    return tuple(sorted(weights | copied))
+    return tuple(sorted(weights | shards | copied))
 
 
 def has_tokenizer(folder: Path) -> bool:
