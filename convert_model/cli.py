@@ -160,6 +160,13 @@ def _convert_parser() -> argparse.ArgumentParser:
         help="generative models: skip the export with past key/values and the generation "
         "checks (default: run them for text2text-generation and text-generation)",
     )
+    p.add_argument(
+        "--sign",
+        type=Path,
+        metavar="KEY",
+        help="sign manifest.json with this key file (HMAC-SHA256, in manifest.sig); check "
+        "with 'convert-model verify OUT --key KEY'",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return p
@@ -177,6 +184,12 @@ def _verify_parser() -> argparse.ArgumentParser:
         metavar="FILE.npz",
         help="also run the bundle on these inputs (one array per input); tabular bundles "
         "check the feature count against the input schema",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the key file the bundle was signed with (--sign): manifest.sig must match",
     )
     return p
 
@@ -230,6 +243,7 @@ def _run_convert(argv: Sequence[str]) -> int:
         budgets=budgets,
         sweep=_sweep_config(args.sweep),
         generation=args.generation,
+        sign=args.sign,
     )
     progress = Progress(total=STAGES, enabled=not args.quiet)
     result = convert(args.checkpoint, options, progress=progress)
@@ -327,12 +341,13 @@ def _run_compare(argv: Sequence[str]) -> int:
 
 def _run_verify(argv: Sequence[str]) -> int:
     args = _verify_parser().parse_args(argv)
+    from convert_model.bundle.integrity import read_key
     from convert_model.bundle.verify import check_data, verify
 
-    result = verify(args.out)
+    result = verify(args.out, read_key(args.key) if args.key else None)
     if result.ok and args.data is not None:
         result = check_data(args.out, args.data)
-    if result.ok:
+    if result.ok and result.manifest is not None:
         print(
             f"{args.out}: ok ({len(result.manifest.files)} files, "
             f"{len(result.manifest.variants)} variant(s) within budget)"

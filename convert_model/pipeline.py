@@ -19,6 +19,7 @@ from benchmarks.latency import LatencyConfig
 from benchmarks.parity import DEFAULT_BUDGETS, OutputParity, ParityBudget
 from benchmarks.sweep import SweepConfig, SweepResult
 from convert_model.bundle import staging as bundle
+from convert_model.bundle.integrity import read_key
 from convert_model.bundle.manifest import (
     MANIFEST_NAME,
     REFERENCE_OUTPUTS,
@@ -89,6 +90,7 @@ class ConvertOptions:
     generation_timing: GenerationTimingConfig = field(default_factory=GenerationTimingConfig)
     external_data_threshold: int = 2 * 1024**3
     seed: int = 0
+    sign: Path | None = None  # key file: HMAC-SHA256 of manifest.json into manifest.sig
 
     def __post_init__(self) -> None:
         from converters.export import ExportConfig
@@ -118,6 +120,8 @@ class ConvertOptions:
             raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        if self.sign is not None:
+            read_key(self.sign)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,7 +475,7 @@ def _write(
     report = write_reports(staging, manifest, sweep)
     write_model_card(staging, report)
     manifest = replace(manifest, files=_hash_files(staging))
-    write_manifest(staging, manifest)
+    write_manifest(staging, manifest, read_key(options.sign) if options.sign else None)
     return manifest
 
 

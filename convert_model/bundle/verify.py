@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import sys
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks.parity import compare, failures
+from convert_model.bundle.integrity import check_seal, path_problem, unlisted
 from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, read_manifest
 from convert_model.core.errors import BundleError, UsageError
 from convert_model.core.hashing import sha256_file
 
+GENERATION_FOLDER = "generation"  # stage_generation.FOLDER, without importing torch's side
+
 
 @dataclass(frozen=True, kw_only=True)
 class VerifyResult:
-    """What ``verify`` found: every problem, one line each; none means the bundle holds."""
+    """What ``verify`` found: every problem, one line each; none means the bundle holds.
+
+    ``manifest`` is None only when manifest.json was changed so that it no longer parses.
+    """
 
     out: Path
-    manifest: Manifest
+    manifest: Manifest | None
     problems: tuple[str, ...]
 
     @property
@@ -34,34 +44,86 @@ def _load_sets(path: Path) -> list[dict[str, np.ndarray]]:
             for key in data.files:
                 index, name = key.split("/", 1)
                 sets.setdefault(int(index), {})[name] = data[key]
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise BundleError(f"{path}: cannot read ({e})") from e
     return [sets[i] for i in sorted(sets)]
 
 
-def verify(out: Path) -> VerifyResult:
-    """Check every file's SHA-256, then re-run each variant on the stored sample inputs."""
+def _named_files(manifest: Manifest) -> list[str]:
+    """Every file the manifest points at besides its ``files`` table."""
+    named = [manifest.sample_inputs, manifest.reference_outputs]
+    named += [v.file for v in manifest.variants if v.file]
+    return named
+
+
+def file_problems(out: Path, manifest: Manifest) -> tuple[list[str], bool]:
+    """Hash, path and listing problems; and whether a path leaves the bundle (run nothing)."""
+    problems: list[str] = []
+    escapes = False
+    for rel in sorted({*manifest.files, *_named_files(manifest)}):
+        problem = path_problem(out, rel)
+        if problem is not None:
+            problems.append(problem)
+            escapes = True
+        elif rel not in manifest.files:
+            problems.append(f"{rel}: named by the manifest but not in its files list")
+        elif not (out / rel).is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(out / rel) != manifest.files[rel]:
+            problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
+    generation = manifest.generation or {}
+    for g in generation.get("variants", ()) if isinstance(generation, dict) else ():
+        name = g.get("name") if isinstance(g, dict) else None
+        problem = path_problem(out, f"{GENERATION_FOLDER}/{name}")
+        if problem is not None:
+            problems.append(f"generation variant {name!r}: {problem}")
+            escapes = True
+    problems += unlisted(out, manifest.files)
+    return problems, escapes
+
+
+def verify(out: Path, key: bytes | None = None) -> VerifyResult:
+    """Check the manifest's seal, every file's hash and listing, then re-run each variant.
+
+    The seal is manifest.sha256 (and manifest.sig, given ``key``); every file must be listed
+    with its SHA-256 and nothing else may be in the bundle. Nothing runs when a path leaves
+    the bundle; the bundle's Python (the generation loop) runs only when every file is as
+    listed, and writes no bytecode cache.
+    """
+    out = Path(out)
+    if not (out / MANIFEST_NAME).is_file():
+        raise BundleError(f"{out}: no {MANIFEST_NAME}; is this a convert-model bundle?")
+    problems = check_seal(out, key)
+    try:
+        manifest = read_manifest(out)
+    except BundleError as e:
+        if not problems:
+            raise
+        return VerifyResult(out=out, manifest=None, problems=(*problems, str(e)))
+    found, escapes = file_problems(out, manifest)
+    problems += found
+    if escapes:
+        return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    stored = (manifest.sample_inputs, manifest.reference_outputs)
+    if not any(p.startswith(f"{name}:") for p in problems for name in stored):
+        problems += _parity_problems(out, manifest)  # the stored inputs are as written
+    if manifest.generation is not None and not problems:
+        from convert_model.stage_generation import check_bundle
+
+        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            problems.extend(check_bundle(out, manifest.generation))
+        except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
+            problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+
+
+def _parity_problems(out: Path, manifest: Manifest) -> list[str]:
     from converters import onnx_graph
 
-    out = Path(out)
-    manifest = read_manifest(out)
     problems = []
-    for rel, expected in manifest.files.items():
-        path = out / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(path) != expected:
-            problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
-    listed = set(manifest.files) | {MANIFEST_NAME}
-    for path in sorted(out.rglob("*")):
-        if "__pycache__" in path.parts:  # importing the bundle's runtime/ writes these
-            continue
-        if path.is_file() and str(path.relative_to(out)) not in listed:
-            problems.append(f"{path.relative_to(out)}: not listed in the manifest")
-    if not all(
-        (out / name).is_file() for name in (manifest.sample_inputs, manifest.reference_outputs)
-    ):
-        return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
     inputs = _load_sets(out / manifest.sample_inputs)
     references = _load_sets(out / manifest.reference_outputs)
     for variant in manifest.variants:
@@ -78,14 +140,7 @@ def verify(out: Path) -> VerifyResult:
             problems.append(f"{variant.name}: cannot run {variant.file} ({type(e).__name__}: {e})")
             continue
         problems.extend(f"{variant.name}: {line}" for line in failures(records, variant.budget))
-    if manifest.generation is not None:
-        from convert_model.stage_generation import check_bundle
-
-        try:
-            problems.extend(check_bundle(out, manifest.generation))
-        except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
-            problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
-    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    return problems
 
 
 def check_data(out: Path, data: Path) -> VerifyResult:
@@ -118,6 +173,12 @@ def check_data(out: Path, data: Path) -> VerifyResult:
     missing = [n for n in names if n not in feed]
     if missing:
         raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
+    for spec in manifest.inputs:
+        _check_shape(data, spec, feed[spec["name"]])
+    for variant in manifest.variants:
+        problem = path_problem(out, variant.file) if variant.file else None
+        if problem is not None:
+            raise BundleError(f"bundle {out} corrupt: {problem}")
     reference = onnx_graph.run(onnx_graph.session(out / manifest.variant("fp32").file), feed)
     problems: list[str] = []
     for variant in manifest.variants:
@@ -126,3 +187,15 @@ def check_data(out: Path, data: Path) -> VerifyResult:
             lines = failures(compare(reference, outputs), variant.budget)
             problems.extend(f"{variant.name} vs fp32 on {data.name}: {line}" for line in lines)
     return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+
+
+def _check_shape(data: Path, spec: Mapping[str, Any], array: np.ndarray) -> None:
+    """UsageError when ``array`` has the wrong rank or a fixed dim of the wrong size."""
+    shape = list(spec.get("shape", []))
+    fixed = {i: d for i, d in enumerate(shape) if isinstance(d, int)}
+    if array.ndim != len(shape) or any(array.shape[i] != d for i, d in fixed.items()):
+        want = "x".join(str(d) for d in shape)
+        raise UsageError(
+            f"{data}: input {spec['name']!r} has shape {list(array.shape)}; the bundle takes "
+            f"[{want}] ({spec.get('dtype', '?')})"
+        )

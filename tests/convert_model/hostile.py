@@ -79,14 +79,15 @@ def assert_refused(built: Case, tmp: Path, capsys, run: Callable[[list[str]], in
     """Run the case in-process and check every promise; return the error line."""
     out = tmp / "out"
     args = list(built.args)
-    if "--out" not in args:
-        args += ["--out", str(out)]
-    else:
+    verifying = bool(args) and args[0] == "verify"
+    if "--out" in args:
         out = Path(args[args.index("--out") + 1])
+    elif not verifying:
+        args += ["--out", str(out)]
     watched = (tmp, *built.extra_files, *([built.checkpoint] if built.checkpoint else []))
     before = snapshot(*watched)
     capsys.readouterr()
-    code = run([*args, "-q"] if args and args[0] != "verify" else args)
+    code = run(args if verifying else [*args, "-q"])
     captured = capsys.readouterr()
     assert code == 2, f"exit {code}: {captured.err}"
     assert "Traceback" not in captured.err, captured.err
