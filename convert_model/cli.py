@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from benchmarks.metrics import METRICS
 from benchmarks.parity import BUDGET_FIELDS
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
+from convert_model.core.signals import Terminated, terminate_as_interrupt
+from convert_model.core.text import one_line, printable
 from optimizers.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -247,7 +249,7 @@ def _run_convert(argv: Sequence[str]) -> int:
     )
     progress = Progress(total=STAGES, enabled=not args.quiet)
     result = convert(args.checkpoint, options, progress=progress)
-    print(summary(result.manifest, result.out))
+    print("\n".join(map(printable, summary(result.manifest, result.out).splitlines())))
     return EXIT_OK
 
 
@@ -349,13 +351,13 @@ def _run_verify(argv: Sequence[str]) -> int:
         result = check_data(args.out, args.data)
     if result.ok and result.manifest is not None:
         print(
-            f"{args.out}: ok ({len(result.manifest.files)} files, "
+            f"{printable(args.out)}: ok ({len(result.manifest.files)} files, "
             f"{len(result.manifest.variants)} variant(s) within budget)"
         )
         return EXIT_OK
-    print(f"{args.out}: verification failed", file=sys.stderr)
+    print(f"{printable(args.out)}: verification failed", file=sys.stderr)
     for line in result.problems:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {one_line(line)}", file=sys.stderr)
     return EXIT_GATE
 
 
@@ -372,6 +374,16 @@ def _run_references(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] == "verify":
+        return _run_verify(argv[1:])
+    if argv and argv[0] == "compare":
+        return _run_compare(argv[1:])
+    if argv and argv[0] in ("references", "--list-references"):
+        return _run_references(argv[1:])
+    return _run_convert(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
@@ -382,22 +394,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # period, swamping its measured latency (onnxruntime's spinning is off for the same reason).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        if argv and argv[0] == "verify":
-            return _run_verify(argv[1:])
-        if argv and argv[0] == "compare":
-            return _run_compare(argv[1:])
-        if argv and argv[0] in ("references", "--list-references"):
-            return _run_references(argv[1:])
-        return _run_convert(argv)
+        with terminate_as_interrupt():  # SIGTERM unwinds like Ctrl-C: temp folders go
+            return _dispatch(argv)
     except ParityError as e:
-        print(f"convert-model: {e}", file=sys.stderr)
+        print(f"convert-model: {one_line(e)}", file=sys.stderr)
         for line in e.failures:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {one_line(line)}", file=sys.stderr)
         return EXIT_GATE
     except ConvertModelError as e:
-        message = " ".join(str(e).split())
-        print(f"convert-model: error: {e.stage}: {message}", file=sys.stderr)
+        print(f"convert-model: error: {e.stage}: {one_line(e)}", file=sys.stderr)
         return EXIT_INPUT
+    except Terminated:
+        print("convert-model: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("convert-model: interrupted", file=sys.stderr)
         return 130

@@ -270,7 +270,7 @@ def convert(
         if generative:
             progress.total = STAGES + 1
 
-    with bundle.staging(out, options.force) as staging:
+    with bundle.staging(out, options.force, keep=(path,)) as staging:
         with progress.stage("export to ONNX"):
             graph = export(
                 loaded,
