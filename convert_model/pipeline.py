@@ -28,9 +28,11 @@ from convert_model.bundle.manifest import (
     VariantRecord,
     write_manifest,
 )
+from convert_model.core import limits
 from convert_model.core.errors import ParityError, UsageError
 from convert_model.core.hashing import sha256_file, sha256_files
 from convert_model.core.quiet import quiet
+from convert_model.core.threads import usable_threads
 from convert_model.progress import Progress
 
 TARGETS = ("onnx",)
@@ -116,10 +118,8 @@ class ConvertOptions:
             raise UsageError(f"budgets must cover every precision; missing {missing}")
         if self.eval_data is not None and not self.metric:
             raise UsageError("--eval-data needs --metric (accuracy, spearman, micro_f1, ...)")
-        if not self.notebook_timeout > 0:
-            raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        limits.check_seconds(self.notebook_timeout, "--notebook-timeout")
+        limits.check_threads(self.threads, usable_threads())
         if self.sign is not None:
             read_key(self.sign)
 
@@ -218,7 +218,6 @@ def convert(
         bundle is still written, marked failed, and ParityError is raised with ``.result``
         set and every failure listed.
     """
-    from convert_model.core.threads import usable_threads
     from converters.export import ExportConfig, export
     from converters.forms import detect_form
     from converters.input_spec import parse_input_spec
