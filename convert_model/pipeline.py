@@ -218,6 +218,7 @@ def convert(
         bundle is still written, marked failed, and ParityError is raised with ``.result``
         set and every failure listed.
     """
+    from converters.data_checks import check_sample_data
     from converters.export import ExportConfig, export
     from converters.forms import detect_form
     from converters.input_spec import parse_input_spec
@@ -265,6 +266,7 @@ def convert(
         for note in loaded.notes:
             progress.note(note)
         eval_set = _eval_set(options, loaded, progress.note)
+        check_sample_data(options.sample_data, loaded)
         generative = options.generation and _generates(loaded)
         if generative:
             progress.total = STAGES + 1
@@ -368,6 +370,7 @@ def _generation(
 
 def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) -> Any:
     from benchmarks.evaluate import load_eval_set
+    from converters.data_checks import check_inputs
 
     input_names, output_names = loaded.input_names, loaded.output_names
     dtypes = {name: value.dtype for name, value in loaded.examples[0].items()}
@@ -389,8 +392,10 @@ def _eval_set(options: ConvertOptions, loaded: Any, log: Callable[[str], None]) 
         raise UsageError(
             f"--metric-output {output!r} is not a model output; outputs: {', '.join(output_names)}"
         )
-    return load_eval_set(options.eval_data, options.metric, output, input_names, dtypes,
-                         features)
+    eval_set = load_eval_set(options.eval_data, options.metric, output, input_names, dtypes,
+                             features)
+    check_inputs(options.eval_data, eval_set.inputs, loaded, "eval input")
+    return eval_set
 
 
 def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:

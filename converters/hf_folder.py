@@ -17,7 +17,7 @@ from convert_model.core.limits import load_json
 from converters.paths import check_folder, check_named_files, index_shards
 from converters.registry import LoadOptions, register_loader
 from converters.sample_text import SENTENCES
-from converters.torch_module import flatten_outputs, make_runner, to_torch
+from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, Inputs, LoadedModel
 
 # Files a serving team needs beside the graph. Weights and trainer state are not among them.
@@ -214,20 +214,27 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
 
     if options.input_spec is not None:
         input_names = options.input_spec.names
+        _check_input_names(model, input_names, folder)
         dynamic_axes = options.input_spec.dynamic_axes
         examples: tuple[Inputs, ...] = options.input_spec.examples(options.seed)
     elif onnx_config is not None:
         input_names = tuple(onnx_config.inputs)
         dynamic_axes = {k: dict(v) for k, v in onnx_config.inputs.items()}
-        examples = _examples(onnx_config, tokenizer, config)
+        examples = _examples(onnx_config, tokenizer, config, folder)
     else:
         raise UsageError(
             f"{folder}: optimum-onnx does not know model_type {model_type!r}; "
             "describe the inputs with --input-spec"
         )
-    with torch.inference_mode():
-        trial = model(**to_torch(examples[0]))
-    produced = [name for name, _ in flatten_outputs(trial)]
+    try:
+        with torch.inference_mode():
+            trial = model(**to_torch(examples[0]))
+    except Exception as e:  # noqa: BLE001  the model refusing the described inputs is bad input
+        raise CheckpointError(
+            f"{folder}: the model rejects its example inputs "
+            f"({', '.join(f'{k}{tuple(v.shape)}' for k, v in examples[0].items())}): {summary(e)}"
+        ) from e
+    produced = output_names_of(trial, folder)
     if onnx_config is not None:
         output_names = tuple(n for n in onnx_config.outputs if n in produced)
     else:
@@ -257,6 +264,21 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         onnx_config=onnx_config,
         notes=tuple(notes),
     )
+
+
+def _check_input_names(model: Any, names: tuple[str, ...], folder: Path) -> None:
+    """UsageError when --input-spec names an input the model's forward does not take."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [n for n in names if n not in parameters]
+    if unknown:
+        raise UsageError(
+            f"{folder}: --input-spec names {unknown}, which {type(model).__name__}.forward "
+            f"does not take; it takes {', '.join(p for p in parameters if p != 'self')}"
+        )
 
 
 def _check_weights_present(folder: Path) -> None:
@@ -295,15 +317,22 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
         raise CheckpointError(f"{folder}: cannot load the tokenizer: {summary(e)}") from e
 
 
-def _examples(onnx_config: Any, tokenizer: Any, config: Any) -> tuple[Inputs, ...]:
+def _examples(onnx_config: Any, tokenizer: Any, config: Any, folder: Path
+              ) -> tuple[Inputs, ...]:
     """Two input sets of different batch and sequence sizes.
 
     Text models with a tokenizer get real sentences (padded, so the attention mask
-    matters); the rest get optimum's dummy inputs for the task.
+    matters; a tokenizer without a pad token pads with its end token); the rest get
+    optimum's dummy inputs for the task. Token ids past config.json's vocab_size are refused.
     """
     names = tuple(onnx_config.inputs)
     text_inputs = {"input_ids", "attention_mask", "token_type_ids"}
     two_dim = all(len(onnx_config.inputs[n]) == 2 for n in names)
+    if tokenizer is not None and tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            tokenizer = None  # nothing to pad with: optimum's dummy inputs instead
+        else:
+            tokenizer.pad_token = tokenizer.eos_token
     if tokenizer is not None and set(names) <= text_inputs and two_dim:
         limit = min(getattr(config, "max_position_embeddings", 512) or 512, 512)
         sets = []
@@ -316,6 +345,13 @@ def _examples(onnx_config: Any, tokenizer: Any, config: Any) -> tuple[Inputs, ..
                 return_tensors="np",
             )
             sets.append(_fill(dict(encoded), names))
+        vocab = getattr(config, "vocab_size", None)
+        highest = max((int(e["input_ids"].max()) for e in sets if "input_ids" in e), default=-1)
+        if isinstance(vocab, int) and highest >= vocab:
+            raise CheckpointError(
+                f"{folder}: the tokenizer gives token id {highest}, but config.json's "
+                f"vocab_size is {vocab}; tokenizer and model do not match"
+            )
         return tuple(sets)
     return tuple(
         {

@@ -41,12 +41,15 @@ def _tail(text: str, lines: int = 3) -> str:
 
 
 def _parent_death_signal(parent: int) -> Callable[[], None]:
-    """A preexec hook: the child gets SIGTERM when this process dies, even by SIGKILL."""
+    """A preexec hook: the child gets SIGTERM when this process dies, even by SIGKILL.
+
+    prctl is looked up here, in the parent: the hook itself only makes two system calls.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
     def setup() -> None:
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the hook was set
             os._exit(1)
 

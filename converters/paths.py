@@ -16,6 +16,17 @@ from convert_model.core.errors import CheckpointError
 from convert_model.core.limits import load_json
 
 
+def _allowed(base: Path) -> tuple[Path, ...]:
+    """``base``, and for a Hugging Face cache snapshot its repository's ``blobs/`` folder.
+
+    The hub cache stores ``snapshots/REV/config.json`` as a link to ``../../blobs/SHA``: that
+    folder holds the same repository's files, so links into it stay inside the checkpoint.
+    """
+    if base.parent.name == "snapshots" and (base.parent.parent / "blobs").is_dir():
+        return base, base.parent.parent / "blobs"
+    return (base,)
+
+
 def inside(root: Path, path: Path, what: str) -> Path:
     """``path`` resolved; CheckpointError when it, or a link on the way, leaves ``root``."""
     base = root.resolve()
@@ -25,7 +36,7 @@ def inside(root: Path, path: Path, what: str) -> Path:
         raise CheckpointError(f"{path}: {what} is a symbolic link loop") from e
     except OSError as e:
         raise CheckpointError(f"{path}: {what} cannot be resolved ({e.strerror})") from e
-    if resolved != base and base not in resolved.parents:
+    if not any(resolved == b or b in resolved.parents for b in _allowed(base)):
         via = " (a symbolic link)" if path.is_symlink() else ""
         raise CheckpointError(
             f"{path}: {what}{via} points outside the checkpoint folder {base}, to {resolved}"

@@ -10,7 +10,7 @@ import numpy as np
 from convert_model.core.errors import CheckpointError, UsageError
 from converters.archive import check_export_archive, weights_only_torch_load
 from converters.registry import LoadOptions, register_loader
-from converters.torch_module import flatten_outputs, make_runner, to_torch
+from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, Inputs, LoadedModel
 
 
@@ -100,7 +100,7 @@ def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) ->
             trial = module(*(to_torch(examples[-1])[n] for n in names))
     except Exception as e:  # noqa: BLE001
         raise CheckpointError(f"{path}: the program rejects its example inputs ({e})") from e
-    output_names = tuple(n for n, _ in flatten_outputs(trial))
+    output_names = output_names_of(trial, path)
     return LoadedModel(
         source=path,
         form=form,

@@ -194,7 +194,7 @@ def _check_shape(data: Path, spec: Mapping[str, Any], array: np.ndarray) -> None
     shape = list(spec.get("shape", []))
     fixed = {i: d for i, d in enumerate(shape) if isinstance(d, int)}
     if array.ndim != len(shape) or any(array.shape[i] != d for i, d in fixed.items()):
-        want = "x".join(str(d) for d in shape)
+        want = ", ".join(str(d) for d in shape)
         raise UsageError(
             f"{data}: input {spec['name']!r} has shape {list(array.shape)}; the bundle takes "
             f"[{want}] ({spec.get('dtype', '?')})"

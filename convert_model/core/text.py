@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+
+_BLANKS = re.compile(r"[ \t\n]+")
 
 _KEEP = frozenset(" ")
 
@@ -30,5 +33,9 @@ def printable(text: object) -> str:
 
 
 def one_line(text: object) -> str:
-    """``text`` on one printable line: runs of whitespace become one space, escapes escaped."""
-    return printable(" ".join(str(text).split()))
+    r"""``text`` on one printable line: runs of spaces, tabs and newlines become one space.
+
+    Other control characters (carriage returns included, which would overwrite the line)
+    are escaped.
+    """
+    return printable(_BLANKS.sub(" ", str(text)).strip(" "))

@@ -58,14 +58,20 @@ def _(zoo: Zoo, tmp: Path) -> Case:
                 checkpoint=p, marker=marker)
 
 
+def _payload_config(zoo: Zoo, suffix: str) -> dict:
+    """The good .pt2's payload config (weights or constants) as JSON."""
+    import json
+
+    with zipfile.ZipFile(zoo.custom_pt2) as z:
+        return json.loads(z.read(next(n for n in z.namelist() if n.endswith(suffix))))
+
+
 @case("pt2 use_pickle weight that runs code")
 def _(zoo: Zoo, tmp: Path) -> Case:
     import json
 
     marker = tmp / "marker"
-    with zipfile.ZipFile(zoo.custom_pt2) as z:
-        name = next(n for n in z.namelist() if n.endswith("model_weights_config.json"))
-        config = json.loads(z.read(name))
+    config = _payload_config(zoo, "model_weights_config.json")
     fqn, meta = next(iter(config["config"].items()))
     meta["use_pickle"] = True
     p = _rewrite(zoo.custom_pt2, tmp / "model.pt2", {
@@ -74,6 +80,42 @@ def _(zoo: Zoo, tmp: Path) -> Case:
     })
     return Case(args=[str(p)], needles=[str(p), meta["path_name"], "--trust-pickle"],
                 checkpoint=p, marker=marker)
+
+
+@case("pt2 opaque constant that is a raw pickle")
+def _(zoo: Zoo, tmp: Path) -> Case:
+    import json
+    import pickle
+
+    marker = tmp / "marker"
+    config = _payload_config(zoo, "model_constants_config.json")
+    config["config"]["evil"] = {"path_name": "opaque_obj_0", "use_pickle": True}
+    p = _rewrite(zoo.custom_pt2, tmp / "model.pt2",
+                 {"model_constants_config.json": json.dumps(config).encode()},
+                 {"data/constants/opaque_obj_0": pickle.dumps(_Payload(payload(marker)), 0)})
+    return Case(args=[str(p)], needles=[str(p), "opaque_obj_0", "--trust-pickle"],
+                checkpoint=p, marker=marker)
+
+
+@case("legacy torch.save pickle that runs code")
+def _(zoo: Zoo, tmp: Path) -> Case:
+    marker = tmp / "marker"
+    p = tmp / "weights.pth"
+    with p.open("wb") as f:
+        torch.save({"w": _Payload(payload(marker))}, f, _use_new_zipfile_serialization=False)
+    return Case(args=[str(p), "--model-class", f"{zoo.model_file}:TinyTagger",
+                      "--input-spec", CUSTOM_SPEC],
+                needles=[str(p), "--trust-pickle"], checkpoint=p, marker=marker)
+
+
+@case("model folder whose pytorch_model.bin runs code")
+def _(zoo: Zoo, tmp: Path) -> Case:
+    marker = tmp / "marker"
+    folder = Path(shutil.copytree(zoo.bert, tmp / "m"))
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(_pickled({"w": _Payload(payload(marker))}))
+    return Case(args=[str(folder)], needles=[str(folder), "cannot load the weights"],
+                checkpoint=folder, marker=marker)
 
 
 @case("pt2 legacy pickled weights file")

@@ -7,31 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.convert_model.hostile import Case, assert_refused, registry
 from tests.fixtures.models import CUSTOM_SPEC, Zoo
 
 CASES, case = registry()
-
-
-@pytest.fixture(scope="module")
-def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny XGBoost JSON model and a tiny LightGBM text model."""
-    import lightgbm as lgb
-    import xgboost as xgb
-
-    root = tmp_path_factory.mktemp("trees")
-    rng = np.random.default_rng(0)
-    x = rng.random((60, 3))
-    y = (x[:, 0] > 0.5).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(x, y), 2)
-    booster.save_model(str(root / "model.json"))
-    model = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4},
-                      lgb.Dataset(x, y), 2)
-    model.save_model(str(root / "model.txt"))
-    return {"xgboost": root / "model.json", "lightgbm": root / "model.txt"}
 
 
 def _xgboost(trees: dict[str, Path], tmp: Path, edit) -> Path:
@@ -178,31 +159,20 @@ def _(zoo, tmp):
                 checkpoint=folder)
 
 
-class _Zoo:
-    """The session zoo with this module's tree models."""
-
-    def __init__(self, zoo: Zoo, trees: dict[str, Path]) -> None:
-        self._zoo = zoo
-        self.trees = trees
-
-    def __getattr__(self, name: str):
-        return getattr(self._zoo, name)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_size_is_refused_before_allocating(model_zoo: Zoo, trees, tmp_path: Path,
-                                                   capsys, name: str) -> None:
-    assert_refused(CASES[name](_Zoo(model_zoo, trees), tmp_path), tmp_path, capsys)
+def test_hostile_size_is_refused_before_allocating(hostile_zoo, tmp_path: Path, capsys,
+                                                   name: str) -> None:
+    assert_refused(CASES[name](hostile_zoo, tmp_path), tmp_path, capsys)
 
 
-def test_good_tree_models_pass_their_checks(trees: dict[str, Path]) -> None:
+def test_good_tree_models_pass_their_checks(hostile_zoo) -> None:
     from converters.tabular_checks import check_lightgbm_text, check_xgboost
 
-    check_xgboost(trees["xgboost"])
-    check_lightgbm_text(trees["lightgbm"])
+    check_xgboost(hostile_zoo.trees["xgboost"])
+    check_lightgbm_text(hostile_zoo.trees["lightgbm"])
 
 
-def test_binary_xgboost_model_is_read_first_in_a_child_process(trees: dict[str, Path],
+def test_binary_xgboost_model_is_read_first_in_a_child_process(hostile_zoo,
                                                                 tmp_path: Path) -> None:
     import xgboost as xgb
 
@@ -210,7 +180,7 @@ def test_binary_xgboost_model_is_read_first_in_a_child_process(trees: dict[str, 
     from converters.tabular_checks import check_xgboost
 
     booster = xgb.Booster()
-    booster.load_model(str(trees["xgboost"]))
+    booster.load_model(str(hostile_zoo.trees["xgboost"]))
     good = tmp_path / "model.ubj"
     booster.save_model(str(good))
     check_xgboost(good)

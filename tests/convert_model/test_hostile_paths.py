@@ -143,3 +143,18 @@ def test_link_inside_the_folder_is_allowed(tmp_path: Path) -> None:
     (tmp_path / "real.txt").write_text("x")
     (tmp_path / "alias.txt").symlink_to(tmp_path / "real.txt")
     check_folder(tmp_path)  # no error: the link stays inside
+
+
+def test_hub_cache_snapshot_links_into_its_blobs_are_allowed(tmp_path: Path) -> None:
+    from converters.paths import check_folder
+
+    repo = tmp_path / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "abc123").write_text("{}")
+    snapshot = repo / "snapshots" / "rev1"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").symlink_to("../../blobs/abc123")
+    check_folder(snapshot)  # no error: the hub cache's own layout
+    (snapshot / "vocab.txt").symlink_to(tmp_path / "secret")
+    with pytest.raises(ValueError, match="vocab.txt"):
+        check_folder(snapshot)
