@@ -174,28 +174,6 @@ def _convert_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _verify_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="convert-model verify",
-        description="Re-check a bundle's hashes and re-run parity on its stored inputs.",
-    )
-    p.add_argument("out", type=Path, help="bundle folder")
-    p.add_argument(
-        "--data",
-        type=Path,
-        metavar="FILE.npz",
-        help="also run the bundle on these inputs (one array per input); tabular bundles "
-        "check the feature count against the input schema",
-    )
-    p.add_argument(
-        "--key",
-        type=Path,
-        metavar="KEY",
-        help="the key file the bundle was signed with (--sign): manifest.sig must match",
-    )
-    return p
-
-
 def _version() -> str:
     from importlib import metadata
 
@@ -342,23 +320,10 @@ def _run_compare(argv: Sequence[str]) -> int:
 
 
 def _run_verify(argv: Sequence[str]) -> int:
-    args = _verify_parser().parse_args(argv)
-    from convert_model.bundle.integrity import read_key
-    from convert_model.bundle.verify import check_data, verify
+    from convert_model.bundle import verify_command
 
-    result = verify(args.out, read_key(args.key) if args.key else None)
-    if result.ok and args.data is not None:
-        result = check_data(args.out, args.data)
-    if result.ok and result.manifest is not None:
-        print(
-            f"{printable(args.out)}: ok ({len(result.manifest.files)} files, "
-            f"{len(result.manifest.variants)} variant(s) within budget)"
-        )
-        return EXIT_OK
-    print(f"{printable(args.out)}: verification failed", file=sys.stderr)
-    for line in result.problems:
-        print(f"  {one_line(line)}", file=sys.stderr)
-    return EXIT_GATE
+    parser = _Parser(prog="convert-model verify", description=verify_command.DESCRIPTION)
+    return verify_command.run(verify_command.add_arguments(parser).parse_args(argv))
 
 
 def _run_references(argv: Sequence[str]) -> int:

@@ -20,8 +20,9 @@ def import_class(reference: str) -> type:
         raise UsageError(
             f"--model-class {reference!r}: expected path/to/file.py:Class or package.module:Class"
         )
-    if location.endswith(".py") or "/" in location or "\\" in location:
-        module = _import_file(Path(location))
+    file = class_file(reference)
+    if file is not None:
+        module = _import_file(file)
     else:
         try:
             module = importlib.import_module(location)
@@ -39,6 +40,14 @@ def import_class(reference: str) -> type:
             f"classes there: {', '.join(available) or 'none'}"
         )
     return cls
+
+
+def class_file(reference: str) -> Path | None:
+    """The file a ``path/to/file.py:Class`` reference names (None for ``module:Class``)."""
+    location = reference.rpartition(":")[0]
+    if location.endswith(".py") or "/" in location or "\\" in location:
+        return Path(location)
+    return None
 
 
 def _import_file(path: Path) -> Any:

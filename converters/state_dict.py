@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from convert_model.core.errors import CheckpointError, UsageError, first_line
-from converters.python_class import construct, import_class
+from converters.python_class import class_file, construct, import_class
 from converters.registry import LoadOptions, register_loader
 from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, LoadedModel
@@ -208,8 +208,10 @@ def load_state_dict(path: Path, form: CheckpointForm, options: LoadOptions) -> L
     if not isinstance(module, torch.nn.Module):
         raise CheckpointError(f"--model-class {options.model_class}: not a torch.nn.Module")
     _load_into(module, state, path)
+    source = class_file(options.model_class)  # the class's code is part of the source
     return module_model(
-        module, path, form, options, (path,), (f"model class {options.model_class}",)
+        module, path, form, options, (path, *([source] if source else [])),
+        (f"model class {options.model_class}",),
     )
 
 

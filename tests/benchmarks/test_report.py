@@ -19,8 +19,8 @@ from benchmarks.report import (
     write_reports,
 )
 from benchmarks.sweep import SweepResult
-from convert_model.bundle import verify
 from convert_model.bundle.manifest import read_manifest
+from convert_model.bundle.verify import verify
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
