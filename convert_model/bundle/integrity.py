@@ -42,18 +42,22 @@ def read_key(path: Path) -> bytes:
     return key
 
 
-def _sign(data: bytes, key: bytes) -> str:
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+def _sign(data: bytes, key: bytes) -> bytes:
+    """The signature file's exact bytes: the HMAC in hex and a newline."""
+    return hmac.new(key, data, hashlib.sha256).hexdigest().encode() + b"\n"
+
+
+def _digest_line(data: bytes) -> bytes:
+    """The digest file's exact bytes, as ``sha256sum`` writes them."""
+    return f"{hashlib.sha256(data).hexdigest()}  {MANIFEST_NAME}\n".encode()
 
 
 def seal(folder: Path, key: bytes | None = None) -> None:
     """Write ``manifest.sha256`` (and, with ``key``, ``manifest.sig``) for folder's manifest."""
     data = (folder / MANIFEST_NAME).read_bytes()
-    (folder / DIGEST_NAME).write_text(
-        f"{hashlib.sha256(data).hexdigest()}  {MANIFEST_NAME}\n", encoding="ascii"
-    )
+    (folder / DIGEST_NAME).write_bytes(_digest_line(data))
     if key is not None:
-        (folder / SIGNATURE_NAME).write_text(_sign(data, key) + "\n", encoding="ascii")
+        (folder / SIGNATURE_NAME).write_bytes(_sign(data, key))
 
 
 def check_seal(folder: Path, key: bytes | None = None) -> list[str]:
@@ -63,17 +67,15 @@ def check_seal(folder: Path, key: bytes | None = None) -> list[str]:
     digest = folder / DIGEST_NAME
     if not digest.is_file() or digest.is_symlink():
         problems.append(f"{DIGEST_NAME}: missing; the manifest cannot be checked")
-    elif digest.read_text(encoding="ascii", errors="replace").split()[:1] != [
-        hashlib.sha256(data).hexdigest()
-    ]:
-        problems.append(f"{MANIFEST_NAME}: sha256 differs from {DIGEST_NAME} (manifest changed)")
+    elif digest.read_bytes() != _digest_line(data):
+        problems.append(
+            f"{MANIFEST_NAME}: sha256 differs from {DIGEST_NAME} (manifest or digest changed)"
+        )
     if key is not None:
         signature = folder / SIGNATURE_NAME
         if not signature.is_file() or signature.is_symlink():
             problems.append(f"{SIGNATURE_NAME}: missing; the bundle is not signed")
-        elif not hmac.compare_digest(
-            signature.read_text(encoding="ascii", errors="replace").strip(), _sign(data, key)
-        ):
+        elif not hmac.compare_digest(signature.read_bytes(), _sign(data, key)):
             problems.append(
                 f"{SIGNATURE_NAME}: the signature does not match (manifest changed, or "
                 "another key)"
