@@ -376,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("convert-model: interrupted", file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001  an unexpected error is a bug: show everything
-        traceback.print_exc()
+        lines = traceback.format_exc().splitlines()
+        print("\n".join(map(printable, lines)), file=sys.stderr)
         print(
             "convert-model: internal error; please report it with the traceback above",
             file=sys.stderr,
