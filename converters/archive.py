@@ -56,7 +56,8 @@ def members(path: Path, corrupt: str = "corrupt zip archive") -> list[zipfile.Zi
     for info in infos:
         name = info.filename
         normal = posixpath.normpath(name)
-        if name.startswith(("/", "\\")) or normal.startswith("..") or ":" in name.split("/")[0]:
+        if (name.startswith("/") or "\\" in name or normal.startswith("..")
+                or ":" in name.split("/")[0]):
             raise CheckpointError(f"{path}: zip member {name!r} leaves the archive")
         total += info.file_size
         if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(
