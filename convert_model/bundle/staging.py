@@ -53,7 +53,8 @@ def _clean_stale(parent: Path, name: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     for old in _dead_leftovers(parent, name, "old"):
         if not (parent / name).exists() and not (parent / name).is_symlink():
-            os.rename(old, parent / name)  # killed between the renames: the old bundle returns
+            with contextlib.suppress(OSError):  # left for the user if it cannot move back
+                os.rename(old, parent / name)  # killed between the renames: the old returns
         else:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -61,7 +62,8 @@ def _clean_stale(parent: Path, name: str) -> None:
 def _protected(keep: Iterable[Path]) -> list[tuple[Path, str]]:
     roots = [(Path(os.path.abspath(k)).resolve(), f"holds the checkpoint {k}") for k in keep]
     roots.append((Path.cwd().resolve(), "is the working folder"))
-    roots.append((Path.home().resolve(), "is the home folder"))
+    with contextlib.suppress(KeyError, RuntimeError):  # no home folder in this environment
+        roots.append((Path.home().resolve(), "is the home folder"))
     roots.append((Path("/"), "is /"))
     return roots
 
