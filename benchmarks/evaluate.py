@@ -13,6 +13,7 @@ import numpy as np
 
 from benchmarks.parity import OutputParity, compare
 from convert_model.core.errors import UsageError
+from convert_model.core.limits import MAX_FEATURES
 
 Inputs = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
@@ -28,6 +29,7 @@ class EvalSet:
     labels: np.ndarray
     metric: str
     output: str
+    source: str = ""  # the file it came from, for messages
 
     @property
     def size(self) -> int:
@@ -81,7 +83,7 @@ def _read_jsonl(path: Path, dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndar
             columns.setdefault("labels" if key in LABEL_KEYS else key, []).append(value)
     try:
         return {k: np.asarray(v, dtype=dtypes.get(k)) for k, v in columns.items()}
-    except ValueError as e:
+    except (ValueError, OverflowError, TypeError) as e:
         raise UsageError(f"{path}: rows do not stack into arrays ({e})") from e
 
 
@@ -93,11 +95,23 @@ def _read_csv(path: Path, input_names: Sequence[str], features: Sequence[str] | 
     if len(input_names) != 1:
         raise UsageError(f"{path}: CSV eval data fits one-input (tabular) models; this model "
                          f"takes {list(input_names)}: use JSONL or .npz")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM
+        try:
+            table = list(csv.reader(f))
+        except csv.Error as e:
+            raise UsageError(f"{path}: not a readable CSV file ({e})") from e
+    if len(table) < 2:
         raise UsageError(f"{path}: no rows")
-    header = list(rows[0])
+    header = table[0]
+    if len(header) > MAX_FEATURES + 1:
+        raise UsageError(f"{path}: {len(header):,} columns; at most {MAX_FEATURES + 1:,}")
+    ragged = next((n for n, r in enumerate(table[1:], start=2) if len(r) != len(header)), None)
+    if ragged is not None:
+        raise UsageError(
+            f"{path}: line {ragged} has {len(table[ragged - 1])} cells; the header has "
+            f"{len(header)}"
+        )
+    rows = [dict(zip(header, r, strict=True)) for r in table[1:]]
     label = next((k for k in LABEL_KEYS if k in header), None)
     if label is None:
         raise UsageError(f"{path}: no 'label' column; columns: {', '.join(header)}")
@@ -147,6 +161,13 @@ def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[st
         raise UsageError(f"{path}: cannot read the eval set ({e})") from e
     if "labels" not in arrays:
         raise UsageError(f"{path}: the eval set has no 'labels' array")
+    if arrays["labels"].ndim == 0 or len(arrays["labels"]) == 0:
+        raise UsageError(f"{path}: 'labels' must hold one label per example; it holds none")
+    if not np.issubdtype(arrays["labels"].dtype, np.number):
+        raise UsageError(
+            f"{path}: 'labels' must be numbers (class indices or scores), got "
+            f"{arrays['labels'].dtype} values"
+        )
     if encode is not None and TEXT_KEY in arrays and any(n not in arrays for n in input_names):
         try:
             arrays.update(encode([str(t) for t in arrays.pop(TEXT_KEY)]))
@@ -156,7 +177,11 @@ def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[st
     if missing:
         raise UsageError(f"{path}: the eval set lacks inputs {missing}; it has {sorted(arrays)}")
     labels = arrays.pop("labels")
-    inputs = {n: arrays[n].astype(dtypes[n]) if n in dtypes else arrays[n] for n in input_names}
+    try:
+        inputs = {n: arrays[n].astype(dtypes[n]) if n in dtypes else arrays[n]
+                  for n in input_names}
+    except (ValueError, TypeError, OverflowError) as e:
+        raise UsageError(f"{path}: an input does not convert to the model's dtype ({e})") from e
     rows = {n: len(v) for n, v in inputs.items()} | {"labels": len(labels)}
     if len(set(rows.values())) != 1:
         raise UsageError(f"{path}: eval arrays have different numbers of rows: {rows}")
@@ -164,7 +189,7 @@ def load_eval_set(path: Path, metric: str, output: str, input_names: Sequence[st
         check_metric(metric)
     except ValueError as e:
         raise UsageError(str(e)) from e
-    return EvalSet(inputs=inputs, labels=labels, metric=metric, output=output)
+    return EvalSet(inputs=inputs, labels=labels, metric=metric, output=output, source=str(path))
 
 
 def run_batched(run: Runner, inputs: Inputs, batch_size: int = 16) -> Outputs:
@@ -195,4 +220,7 @@ def task_score(eval_set: EvalSet, outputs: Outputs) -> float:
         raise UsageError(
             f"the eval metric reads output {eval_set.output!r}; the model has {list(outputs)}"
         )
-    return score(eval_set.metric, outputs[eval_set.output], eval_set.labels)
+    try:
+        return score(eval_set.metric, outputs[eval_set.output], eval_set.labels)
+    except ValueError as e:
+        raise UsageError(f"{eval_set.source or 'the eval set'}: {e}") from e

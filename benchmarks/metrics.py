@@ -24,6 +24,15 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
             "accuracy needs outputs (N, classes) and labels (N,), "
             f"got {outputs.shape} and {labels.shape}"
         )
+    classes = outputs.shape[1]
+    if not np.issubdtype(labels.dtype, np.number) or np.any(labels != np.round(labels)):
+        raise ValueError(f"accuracy needs integer class labels, got {labels.dtype} values")
+    outside = labels[(labels < 0) | (labels >= classes)]
+    if outside.size:
+        raise ValueError(
+            f"accuracy needs labels 0..{classes - 1} (the model has {classes} classes), "
+            f"got {outside[0]:g}"
+        )
     return float(np.mean(np.argmax(outputs, axis=-1) == labels))
 
 

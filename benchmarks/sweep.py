@@ -24,11 +24,16 @@ import numpy as np
 from benchmarks.footprint import Footprint
 from benchmarks.latency import LatencyConfig, LatencyStats, measure_interleaved
 from convert_model.core.errors import summary
+from convert_model.core.limits import check_elements
 
 Inputs = Mapping[str, np.ndarray]
 Axes = Mapping[str, Mapping[int, str]]  # per input: axis index -> axis name (dynamic axes)
 ORIGINAL = "original"
 _IMAGE_WORDS = ("height", "width", "channel")
+
+
+MAX_POINTS = 16  # per axis
+MAX_POINT_SIZE = 65_536  # a batch size or sequence length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +65,12 @@ class SweepConfig:
             bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or v < 1]
             if bad:
                 raise ValueError(f"{name} must hold ints >= 1, got {bad} in {values!r}")
+            large = [v for v in values if v > MAX_POINT_SIZE]
+            if large or len(values) > MAX_POINTS:
+                raise ValueError(
+                    f"{name} must hold at most {MAX_POINTS} sizes of at most {MAX_POINT_SIZE:,}, "
+                    f"got {len(values)} sizes" + (f", {large[:3]} too large" if large else "")
+                )
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
         if self.rounds < 1:
@@ -234,6 +245,16 @@ def _fit(array: np.ndarray, axis: int, size: int) -> np.ndarray:
 def point_inputs(base: Inputs, axes: Axes, batch_size: int, seq_len: int | None) -> dict[str, Any]:
     """``base`` tiled or truncated to ``batch_size`` rows and ``seq_len`` along sequence axes."""
     _, seq_axis = sweep_axes(axes)
+    shapes = []
+    for name, value in base.items():
+        shape = list(np.shape(value))
+        for axis, axis_name in axes.get(name, {}).items():
+            if axis == 0 and shape:
+                shape[0] = batch_size
+            elif seq_len is not None and axis_name == seq_axis and axis < len(shape):
+                shape[axis] = seq_len
+        shapes.append(shape)
+    check_elements(shapes, f"sweep point batch {batch_size}, seq {seq_len}")
     feed: dict[str, np.ndarray] = {}
     for name, value in base.items():
         array = np.asarray(value)

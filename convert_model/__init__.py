@@ -53,11 +53,11 @@ def convert(checkpoint: Any, options: ConvertOptions | None = None, **kwargs: An
     return run(checkpoint, options, **kwargs)
 
 
-def verify(out: Any) -> VerifyResult:
+def verify(out: Any, key: bytes | None = None) -> VerifyResult:
     """Re-check a bundle; see ``convert_model.bundle.verify.verify``."""
     from convert_model.bundle.verify import verify as run
 
-    return run(out)
+    return run(out, key)
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
+from convert_model.core.signals import Terminated, terminate_as_interrupt
+from convert_model.core.text import one_line, printable
 
 if TYPE_CHECKING:
     from convert_model.bundle.manifest import Manifest
@@ -65,23 +67,6 @@ def _convert_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _verify_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="convert-model verify",
-        description="Re-check a bundle's hashes and re-run parity on its stored inputs.",
-    )
-    p.add_argument("out", type=Path, help="bundle folder")
-    p.add_argument(
-        "--data",
-        type=Path,
-        metavar="FILE.npz",
-        help="also run the bundle on these inputs (one array per input); tabular bundles "
-        "check the feature count against the input schema",
-    )
-    p.add_argument("--server", metavar="URL", help="also send the check inputs to this server")
-    return p
-
-
 def _version() -> str:
     from importlib import metadata
 
@@ -99,7 +84,7 @@ def _run_convert(argv: Sequence[str]) -> int:
     checkpoint, quiet = args.pop("checkpoint"), args.pop("quiet")
     progress = Progress(total=len(STAGES) - 1, enabled=not quiet)
     result = convert(checkpoint, progress=progress, **args)
-    print(summary(result.manifest, result.out))
+    print("\n".join(map(printable, summary(result.manifest, result.out).splitlines())))
     return EXIT_OK
 
 
@@ -183,24 +168,10 @@ def _run_compare(argv: Sequence[str]) -> int:
 
 
 def _run_verify(argv: Sequence[str]) -> int:
-    args = _verify_parser().parse_args(argv)
-    from convert_model.bundle.verify import check_data, verify
+    from convert_model.bundle import verify_command
 
-    results = [verify(args.out)]
-    if results[0].ok and args.data is not None:
-        results.append(check_data(args.out, args.data))
-    if results[0].ok and args.server:
-        from convert_model.cli_serve import run_verify_server
-
-        return run_verify_server(args.out, args.server)
-    problems = [line for r in results for line in r.problems]
-    stream = sys.stderr if problems else sys.stdout
-    print(f"{args.out}: {'verification failed' if problems else 'ok'}", file=stream)
-    for r in results:
-        print("\n".join(r.lines()), file=stream)
-    for line in problems:
-        print(f"  {line}", file=stream)
-    return EXIT_GATE if problems else EXIT_OK
+    parser = _Parser(prog="convert-model verify", description=verify_command.DESCRIPTION)
+    return verify_command.run(verify_command.add_arguments(parser).parse_args(argv))
 
 
 def _run_references(argv: Sequence[str]) -> int:
@@ -240,25 +211,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = _dispatch(argv)
+        with terminate_as_interrupt():  # SIGTERM unwinds like Ctrl-C: temp folders go
+            code = _dispatch(argv)
         sys.stdout.flush()  # here, so a reader that went away is caught below
         return code
     except ParityError as e:
-        print(f"convert-model: {e}", file=sys.stderr)
+        print(f"convert-model: {one_line(e)}", file=sys.stderr)
         for line in e.failures:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {one_line(line)}", file=sys.stderr)
         return EXIT_GATE
     except ConvertModelError as e:
-        message = " ".join(str(e).split())
-        print(f"convert-model: error: {e.stage}: {message}", file=sys.stderr)
+        print(f"convert-model: error: {e.stage}: {one_line(e)}", file=sys.stderr)
         return EXIT_INPUT
+    except Terminated:
+        print("convert-model: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("convert-model: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return _closed_pipe()
     except Exception:  # noqa: BLE001  an unexpected error is a bug: show everything
-        traceback.print_exc()
+        lines = traceback.format_exc().splitlines()
+        print("\n".join(map(printable, lines)), file=sys.stderr)
         print(
             "convert-model: internal error; please report it with the traceback above",
             file=sys.stderr,

@@ -66,6 +66,7 @@ class ConvertOptions:
     device: str = "cpu"
     force: bool = False
     threads: int | None = None
+    sign: Path | None = None  # key file: HMAC-SHA256 of manifest.json into manifest.sig
     load: LoadOptions = field(default_factory=LoadOptions)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalOptions = field(default_factory=EvalOptions)
@@ -87,8 +88,13 @@ class ConvertOptions:
         missing = sorted(set(VARIANT_PRECISIONS) - set(self.budgets))
         if missing:
             raise UsageError(f"budgets must cover every precision; missing {missing}")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        from convert_model.bundle.integrity import read_key
+        from convert_model.core.limits import check_threads
+        from convert_model.core.threads import usable_threads
+
+        check_threads(self.threads, usable_threads())
+        if self.sign is not None:
+            read_key(self.sign)
         if not isinstance(self.sweep, SweepConfig) and self.sweep not in ("auto", "off"):
             raise UsageError(f"sweep must be 'auto', 'off' or a SweepConfig, got {self.sweep!r}")
 
@@ -229,6 +235,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(name="sweep", field="sweep", parse=_sweep, metavar="BATCHES[:SEQS]",
            help="latency sweep points, e.g. '1,4,16:16,64,128', 'auto' (default: that; for "
            "tree and scikit-learn models '1,1000'), or 'off'"),
+    Option(name="sign", field="sign", parse=_path, metavar="KEY",
+           help="sign manifest.json with this key file (HMAC-SHA256, in manifest.sig); check "
+           "with 'convert-model verify OUT --key KEY'"),
     Option(name="no_generation", field="generation.enabled", parse=_not, flag=True,
            help="generative models: skip the export with past key/values and the generation "
            "checks (default: run them for text2text-generation and text-generation)"),

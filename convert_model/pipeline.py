@@ -121,8 +121,9 @@ def run_stages(state: ConversionState, stages: tuple[Stage, ...] = STAGES) -> Co
             if not stage.applies(state):
                 continue
             if stage.in_bundle and state.folder is None:
+                keep = (state.source,) if state.source is not None else ()
                 state = replace(state, folder=bundle.enter_context(
-                    staging(state.out, state.options.force)))
+                    staging(state.out, state.options.force, keep=keep)))
             slot = timing_slot() if stage.timed else contextlib.nullcontext()
             with slot, progress.stage(stage.title(state)):
                 try:

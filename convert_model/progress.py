@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from typing import TextIO
 
+from convert_model.core.text import printable
+
 _CLEAR = "\r\x1b[K"
 _WIDTH = 24
 _PLAIN_EVERY_S = 5.0  # a plain-mode bar prints its last step, and one line per this long
@@ -92,15 +94,15 @@ class Progress:
         with self._lock:
             if self._status:
                 self.stream.write(_CLEAR)
-            self.stream.write(line + "\n")
+            self.stream.write(printable(line) + "\n")
             if self._status:
                 self.stream.write(self._status)
             self.stream.flush()
 
     def _set_status(self, line: str) -> None:
         with self._lock:
-            self._status = line
-            self.stream.write(_CLEAR + line)
+            self._status = printable(line)
+            self.stream.write(_CLEAR + self._status)
             self.stream.flush()
 
     def note(self, message: str) -> None:

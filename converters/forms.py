@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 
-from convert_model.core.errors import CheckpointError
+from convert_model.core.errors import CheckpointError, UsageError
+from converters.archive import archive_kind
 from converters.types import CheckpointForm
 
 _SUFFIX_FORMS = {
@@ -37,14 +41,46 @@ _TRAINER_DIR = re.compile(r"^checkpoint-\d+$")
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with PROTO
 
 
-def detect_form(path: Path) -> CheckpointForm:
-    """Return the form of the checkpoint at ``path``; raise CheckpointError when it has none."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file or folder")
-    if path.is_dir():
+_STATE_DICT_FORMS = (CheckpointForm.STATE_DICT, CheckpointForm.PICKLE)
+
+
+def _stat(path: Path) -> os.stat_result:
+    """``path``'s status, with a message naming why it cannot be read."""
+    try:
+        return path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CheckpointError(f"{path}: a symbolic link loop") from e
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise CheckpointError(f"{path}: no such file or folder") from e
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from e
+
+
+def detect_form(path: Path, model_class: str | None = None) -> CheckpointForm:
+    """Return the form of the checkpoint at ``path``; raise CheckpointError when it has none.
+
+    With ``model_class`` the user asked for a state_dict: a file of another form is refused
+    (never silently loaded as that form, ``--model-class`` ignored).
+    """
+    form = _detect(path)
+    if model_class and form not in _STATE_DICT_FORMS:
+        raise UsageError(
+            f"{path}: --model-class is for a state_dict, but this is a {form} checkpoint; "
+            "drop --model-class, or pass the state_dict file"
+        )
+    return form
+
+
+def _detect(path: Path) -> CheckpointForm:
+    status = _stat(path)
+    if stat.S_ISDIR(status.st_mode):
         return _folder_form(path)
+    if not stat.S_ISREG(status.st_mode):
+        raise CheckpointError(
+            f"{path}: not a regular file (a pipe, socket or device); pass the checkpoint file"
+        )
     suffix = path.suffix.lower()
-    if path.stat().st_size == 0:
+    if status.st_size == 0:
         raise CheckpointError(f"{path}: the file is empty")
     if suffix in _SUFFIX_FORMS:
         return _SUFFIX_FORMS[suffix]
@@ -97,16 +133,12 @@ def _folder_form(path: Path) -> CheckpointForm:
 def _torch_save_form(path: Path) -> CheckpointForm:
     """Tell a TorchScript archive, an exported program and a torch.save file apart."""
     if zipfile.is_zipfile(path):
-        try:
-            names = zipfile.ZipFile(path).namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise CheckpointError(f"{path}: corrupt zip archive ({e})") from e
-        members = {n.split("/", 1)[-1] for n in names}
-        if "constants.pkl" in members or any(m.startswith("code/") for m in members):
+        kind = archive_kind(path)
+        if kind == "torchscript":
             return CheckpointForm.TORCHSCRIPT
-        if "archive_format" in members or any(m.startswith("models/") for m in members):
+        if kind == "torch-export":
             return CheckpointForm.TORCH_EXPORT
-        if "data.pkl" in members:
+        if kind == "torch-save":
             return CheckpointForm.STATE_DICT
         raise CheckpointError(f"{path}: a zip archive that is not a torch.save file")
     head = _head(path, 2)

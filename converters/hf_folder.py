@@ -7,16 +7,17 @@ optimum's task machinery; the model class follows from the task. Trainer state
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convert_model.core.errors import CheckpointError, UsageError, summary
+from convert_model.core.limits import load_json
+from converters.paths import check_folder, check_named_files, index_shards
 from converters.registry import LoadOptions, register_loader
 from converters.sample_text import SENTENCES
-from converters.torch_module import flatten_outputs, make_runner, to_torch
+from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, Inputs, LoadedModel
 
 # Files a serving team needs beside the graph. Weights and trainer state are not among them.
@@ -41,6 +42,8 @@ COPY_NAMES = frozenset(
         "target.spm",
     }
 )
+# JSON files of data (a vocabulary, a tokenizer model) that name no other file.
+_DATA_JSON = frozenset({"tokenizer.json", "vocab.json"})
 TRAINER_STATE_NAMES = frozenset(
     {
         "optimizer.pt",
@@ -75,17 +78,22 @@ _SECOND_SHAPE_SENTENCES = 3
 def read_config(folder: Path) -> dict[str, Any]:
     """Read ``config.json``; raise CheckpointError when it is empty or not a JSON object."""
     path = folder / "config.json"
-    text = path.read_bytes()
-    if not text.strip():
-        raise CheckpointError(f"{path}: the file is empty")
-    try:
-        config = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    config = load_json(path.read_bytes(), path)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
     if "model_type" not in config:
         raise CheckpointError(f"{path}: no 'model_type' key; is this a transformers config?")
+    if not isinstance(config["model_type"], str):
+        raise CheckpointError(
+            f"{path}: 'model_type' must be a string, got {type(config['model_type']).__name__}"
+        )
+    architectures = config.get("architectures")
+    if architectures is not None and not (
+        isinstance(architectures, list) and all(isinstance(a, str) for a in architectures)
+    ):
+        raise CheckpointError(
+            f"{path}: 'architectures' must be a list of class names, got {architectures!r:.80}"
+        )
     return config
 
 
@@ -148,7 +156,9 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
     import transformers
     from optimum.exporters.tasks import TasksManager
 
+    check_folder(folder)
     config_json = read_config(folder)
+    check_named_files(folder, sorted(n for n in COPY_NAMES - _DATA_JSON if n.endswith(".json")))
     if config_json.get("auto_map") and not options.trust_remote_code:
         raise CheckpointError(
             f"{folder}/config.json: the model needs its own code (auto_map); "
@@ -168,6 +178,7 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         task, framework="pt", library="transformers"
     )
     _check_weights_present(folder)
+    hashed = _hashed_files(folder)  # checks every sharded index before anything is loaded
     try:
         model, info = model_class.from_pretrained(
             folder,
@@ -203,20 +214,27 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
 
     if options.spec is not None:
         input_names = options.spec.names
+        _check_input_names(model, input_names, folder)
         dynamic_axes = options.spec.dynamic_axes
         examples: tuple[Inputs, ...] = options.spec.examples(options.seed)
     elif onnx_config is not None:
         input_names = tuple(onnx_config.inputs)
         dynamic_axes = {k: dict(v) for k, v in onnx_config.inputs.items()}
-        examples = _examples(onnx_config, tokenizer, config)
+        examples = _examples(onnx_config, tokenizer, config, folder)
     else:
         raise UsageError(
             f"{folder}: optimum-onnx does not know model_type {model_type!r}; "
             "describe the inputs with --input-spec"
         )
-    with torch.inference_mode():
-        trial = model(**to_torch(examples[0]))
-    produced = [name for name, _ in flatten_outputs(trial)]
+    try:
+        with torch.inference_mode():
+            trial = model(**to_torch(examples[0]))
+    except Exception as e:
+        raise CheckpointError(
+            f"{folder}: the model rejects its example inputs "
+            f"({', '.join(f'{k}{tuple(v.shape)}' for k, v in examples[0].items())}): {summary(e)}"
+        ) from e
+    produced = output_names_of(trial, folder)
     if onnx_config is not None:
         output_names = tuple(n for n in onnx_config.outputs if n in produced)
     else:
@@ -241,11 +259,26 @@ def load_hf_folder(folder: Path, form: CheckpointForm, options: LoadOptions) -> 
         task=task,
         model_type=model_type,
         files_to_copy=tuple(sorted(p for p in folder.iterdir() if p.name in COPY_NAMES)),
-        hashed_files=_hashed_files(folder),
+        hashed_files=hashed,
         hf_model=model,
         onnx_config=onnx_config,
         notes=tuple(notes),
     )
+
+
+def _check_input_names(model: Any, names: tuple[str, ...], folder: Path) -> None:
+    """UsageError when --input-spec names an input the model's forward does not take."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [n for n in names if n not in parameters]
+    if unknown:
+        raise UsageError(
+            f"{folder}: --input-spec names {unknown}, which {type(model).__name__}.forward "
+            f"does not take; it takes {', '.join(p for p in parameters if p != 'self')}"
+        )
 
 
 def _check_weights_present(folder: Path) -> None:
@@ -256,9 +289,15 @@ def _check_weights_present(folder: Path) -> None:
 
 
 def _hashed_files(folder: Path) -> tuple[Path, ...]:
+    """Every file the load reads: weights, each index's shards, config and tokenizer files."""
     weights = {p for pattern in _WEIGHT_PATTERNS for p in folder.glob(pattern)}
+    shards = {
+        folder / s.relative_to(folder.resolve())
+        for index in folder.glob("*.index.json")
+        for s in index_shards(index, folder)
+    }
     copied = {p for p in folder.iterdir() if p.name in COPY_NAMES}
-    return tuple(sorted(weights | copied))
+    return tuple(sorted(weights | shards | copied))
 
 
 def has_tokenizer(folder: Path) -> bool:
@@ -278,15 +317,22 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
         raise CheckpointError(f"{folder}: cannot load the tokenizer: {summary(e)}") from e
 
 
-def _examples(onnx_config: Any, tokenizer: Any, config: Any) -> tuple[Inputs, ...]:
+def _examples(onnx_config: Any, tokenizer: Any, config: Any, folder: Path
+              ) -> tuple[Inputs, ...]:
     """Two input sets of different batch and sequence sizes.
 
     Text models with a tokenizer get real sentences (padded, so the attention mask
-    matters); the rest get optimum's dummy inputs for the task.
+    matters; a tokenizer without a pad token pads with its end token); the rest get
+    optimum's dummy inputs for the task. Token ids past config.json's vocab_size are refused.
     """
     names = tuple(onnx_config.inputs)
     text_inputs = {"input_ids", "attention_mask", "token_type_ids"}
     two_dim = all(len(onnx_config.inputs[n]) == 2 for n in names)
+    if tokenizer is not None and tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            tokenizer = None  # nothing to pad with: optimum's dummy inputs instead
+        else:
+            tokenizer.pad_token = tokenizer.eos_token
     if tokenizer is not None and set(names) <= text_inputs and two_dim:
         limit = min(getattr(config, "max_position_embeddings", 512) or 512, 512)
         sets = []
@@ -299,6 +345,13 @@ def _examples(onnx_config: Any, tokenizer: Any, config: Any) -> tuple[Inputs, ..
                 return_tensors="np",
             )
             sets.append(_fill(dict(encoded), names))
+        vocab = getattr(config, "vocab_size", None)
+        highest = max((int(e["input_ids"].max()) for e in sets if "input_ids" in e), default=-1)
+        if isinstance(vocab, int) and highest >= vocab:
+            raise CheckpointError(
+                f"{folder}: the tokenizer gives token id {highest}, but config.json's "
+                f"vocab_size is {vocab}; tokenizer and model do not match"
+            )
         return tuple(sets)
     return tuple(
         {

@@ -18,6 +18,7 @@ two shapes when the model has dynamic axes.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convert_model.core.errors import UsageError
+from convert_model.core.limits import MAX_DIMS, check_elements
 from converters.types import TensorSpec
 
 DTYPES: Mapping[str, str] = {
@@ -158,6 +160,11 @@ def _parse_one(part: str) -> _Raw:
             f"allowed: {', '.join(sorted(set(DTYPES)))}"
         )
     dims: list[int | str] = []
+    if match["dims"].count(",") >= MAX_DIMS:
+        raise UsageError(
+            f"--input-spec entry {name!r}: {match['dims'].count(',') + 1} dims; at most "
+            f"{MAX_DIMS} are supported"
+        )
     for dim in (d.strip() for d in match["dims"].split(",")):
         if dim.isdigit() and int(dim) > 0:
             dims.append(int(dim))
@@ -200,6 +207,7 @@ def _parse_one(part: str) -> _Raw:
             ) from None
         if not low < high:
             raise UsageError(f"--input-spec entry {name!r}: range {low}..{high} is empty")
+        _check_range(name, DTYPES[dtype_text], low, high)
     return (
         TensorSpec(name=name, dtype=DTYPES[dtype_text], dims=tuple(dims)),
         tuple(shapes),
@@ -208,7 +216,27 @@ def _parse_one(part: str) -> _Raw:
     )
 
 
-def _resolve_shapes(raw: list[_Raw]) -> tuple[TensorInput, ...]:
+def _check_range(name: str, dtype_name: str, low: float, high: float) -> None:
+    """The range must be finite and its values representable in the dtype."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UsageError(f"--input-spec entry {name!r}: range {low}..{high} is not finite")
+    dtype = np.dtype(dtype_name)
+    if dtype == np.bool_:
+        lowest, highest = 0.0, 2.0
+    elif np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        lowest, highest = float(info.min), float(info.max) + 1  # HIGH is exclusive
+    else:
+        finfo = np.finfo(dtype)
+        lowest, highest = float(finfo.min), float(finfo.max)
+    if low < lowest or high > highest:
+        raise UsageError(
+            f"--input-spec entry {name!r}: range {low:g}..{high:g} exceeds {dtype_name}'s "
+            f"{lowest:g}..{highest:g}"
+        )
+
+
+def _resolve_shapes(raw: list[_Raw], what: str = "--input-spec") -> tuple[TensorInput, ...]:
     """Give every input the same number of shapes, with axis sizes agreeing by name."""
     counts = {len(shapes) for _, shapes, _, _ in raw if shapes}
     if len(counts) > 1:
@@ -238,6 +266,8 @@ def _resolve_shapes(raw: list[_Raw]) -> tuple[TensorInput, ...]:
             tuple(sizes[d] if isinstance(d, str) else d for d in spec.dims) for sizes in axis_sizes
         )
         resolved.append(TensorInput(spec=spec, shapes=shapes, low=low, high=high))
+    for k in range(len(axis_sizes) or 1):
+        check_elements((r.shapes[k] for r in resolved), what)
     return tuple(resolved)
 
 
@@ -246,6 +276,10 @@ def _other_size(size: int) -> int:
     return 2 if size == 1 else max(1, size // 2)
 
 
-def from_tensor_specs(specs: tuple[TensorSpec, ...]) -> InputSpec:
-    """An InputSpec for inputs whose dtypes and dims are known (an ONNX graph's), default sizes."""
-    return InputSpec(inputs=_resolve_shapes([(spec, (), None, None) for spec in specs]))
+def from_tensor_specs(specs: tuple[TensorSpec, ...], what: str = "the graph's inputs"
+                      ) -> InputSpec:
+    """An InputSpec for inputs whose dtypes and dims are known (an ONNX graph's), default sizes.
+
+    ``what`` names the inputs' source in the message when their fixed dims are too large.
+    """
+    return InputSpec(inputs=_resolve_shapes([(spec, (), None, None) for spec in specs], what))

@@ -9,6 +9,8 @@ never as a pickle.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from converters.registry import LoadOptions, register_loader
 from converters.types import CheckpointForm, LoadedModel
 
 _WORKDIRS: list[Path] = []
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @atexit.register
@@ -36,10 +40,47 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
+def _parent_death_signal(parent: int) -> Callable[[], None]:
+    """A preexec hook: the child gets SIGTERM when this process dies, even by SIGKILL.
+
+    prctl is looked up here, in the parent: the hook itself only makes two system calls.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+    def setup() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the hook was set
+            os._exit(1)
+
+    return setup
+
+
+def _end_group(child: subprocess.Popen) -> None:
+    """Kill the child's whole process group (its background processes too) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
 def run_notebook(path: Path, options: LoadOptions) -> tuple[dict, Path]:
-    """Run the notebook in a child process; return its result and the folder it wrote."""
+    """Run the notebook in a child process; return its result and the folder it wrote.
+
+    The child leads its own process group, which is killed on every way out (done, timed
+    out, Ctrl-C, SIGTERM, an error); if this process is SIGKILLed the child is told by its
+    parent-death signal and ends its group and removes its folder. Its output goes to files,
+    so a background process holding them open cannot hold up a finished notebook.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="convert-model-notebook-"))
     _WORKDIRS.append(workdir)
+    try:
+        return _run(path, options, workdir), workdir
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _run(path: Path, options: LoadOptions, workdir: Path) -> dict:
     command = [
         sys.executable,
         "-m",
@@ -59,41 +100,63 @@ def run_notebook(path: Path, options: LoadOptions) -> tuple[dict, Path]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p),
     }
-    child = subprocess.Popen(
-        command,
-        cwd=path.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    log = workdir / "output.log"
+    with log.open("wb") as output:
+        child = subprocess.Popen(
+            command,
+            cwd=path.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(os.getpid()),
+        )
     try:
-        _, stderr = child.communicate(timeout=options.notebook_timeout)
+        child.wait(timeout=options.notebook_timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.communicate()
         progress = workdir / "progress"
         cell = progress.read_text() if progress.is_file() else "?"
         raise CheckpointError(
             f"{path}: timed out after {options.notebook_timeout:g}s while running cell {cell} "
             "(raise the limit with --notebook-timeout)"
         ) from None
+    finally:
+        _end_group(child)
     result_file = workdir / "result.json"
     if not result_file.is_file():
+        tail = _tail(log.read_text(encoding="utf-8", errors="replace"))
         raise CheckpointError(
-            f"{path}: the notebook process died (exit {child.returncode}): {_tail(stderr)}"
+            f"{path}: the notebook process died (exit {child.returncode}): {tail}"
         )
-    return json.loads(result_file.read_text(encoding="utf-8")), workdir
+    result: dict = json.loads(result_file.read_text(encoding="utf-8"))
+    return result
 
 
 @register_loader(CheckpointForm.NOTEBOOK)
 def load_notebook(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
-    """Run the notebook and load the model it leaves in its namespace."""
+    """Run the notebook and load the model it leaves in its namespace.
+
+    The child's folder is removed at once on failure and once a torch.export program is in
+    memory; a transformers model's folder lives until exit (its files go into the bundle).
+    """
+    result, workdir = run_notebook(path, options)
+    try:
+        loaded = _load_result(path, form, options, result, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    if result["kind"] != "hf":
+        shutil.rmtree(workdir, ignore_errors=True)
+    return loaded
+
+
+def _load_result(
+    path: Path, form: CheckpointForm, options: LoadOptions, result: dict, workdir: Path
+) -> LoadedModel:
     from converters.hf_folder import load_hf_folder
     from converters.torch_export import load_torch_export
 
-    result, workdir = run_notebook(path, options)
     status = result["status"]
     if status == "bad-notebook":
         raise CheckpointError(f"{path}: not a valid notebook ({result['error']})")

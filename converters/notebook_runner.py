@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -41,11 +44,20 @@ def strip_magics(source: str) -> tuple[str, list[str]]:
 def code_cells(notebook: Path) -> list[str]:
     """The source of every code cell, in order."""
     data = json.loads(notebook.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"not a Jupyter notebook: a JSON {type(data).__name__}, not an object")
+    if "worksheets" in data and "cells" not in data:
+        raise ValueError(
+            f"an nbformat {data.get('nbformat', 3)} notebook (cells under 'worksheets'); "
+            "open and save it in Jupyter 4 or later, or run 'jupyter nbconvert --to notebook'"
+        )
     cells = data.get("cells")
     if not isinstance(cells, list):
         raise ValueError("not a Jupyter notebook: no 'cells' list")
     sources = []
-    for cell in cells:
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            raise ValueError(f"cell {number} is a JSON {type(cell).__name__}, not an object")
         if cell.get("cell_type") == "code":
             source = cell.get("source", "")
             sources.append("".join(source) if isinstance(source, list) else str(source))
@@ -125,7 +137,7 @@ def run(
     skipped: list[dict[str, Any]] = []
     try:
         cells = code_cells(notebook)
-    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError) as e:
         _write(workdir, {"status": "bad-notebook", "error": str(e)})
         return 0
     for index, source in enumerate(cells, start=1):
@@ -200,6 +212,16 @@ def _failing_line(error: BaseException, index: int, code: str) -> tuple[int | No
     return line_no, text
 
 
+def _end_on_sigterm(workdir: Path) -> None:
+    """On SIGTERM (the parent's death signal, or a kill): remove the folder, end the group."""
+
+    def end(signum: int, frame: Any) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.killpg(0, signal.SIGKILL)  # this process leads the group: its children go too
+
+    signal.signal(signal.SIGTERM, end)
+
+
 def main() -> int:
     """Entry point of the child process."""
     parser = argparse.ArgumentParser()
@@ -209,6 +231,7 @@ def main() -> int:
     parser.add_argument("--inputs")
     parser.add_argument("--input-spec")
     args = parser.parse_args()
+    _end_on_sigterm(args.workdir)
     return run(args.notebook, args.workdir, args.object, args.inputs, args.input_spec)
 
 

@@ -20,8 +20,9 @@ def import_class(reference: str) -> type:
         raise UsageError(
             f"--model-class {reference!r}: expected path/to/file.py:Class or package.module:Class"
         )
-    if location.endswith(".py") or "/" in location or "\\" in location:
-        module = _import_file(Path(location))
+    file = class_file(reference)
+    if file is not None:
+        module = _import_file(file)
     else:
         try:
             module = importlib.import_module(location)
@@ -41,6 +42,14 @@ def import_class(reference: str) -> type:
     return cls
 
 
+def class_file(reference: str) -> Path | None:
+    """The file a ``path/to/file.py:Class`` reference names (None for ``module:Class``)."""
+    location = reference.rpartition(":")[0]
+    if location.endswith(".py") or "/" in location or "\\" in location:
+        return Path(location)
+    return None
+
+
 def _import_file(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"--model-class: {path}: no such file")
@@ -52,13 +61,23 @@ def _import_file(path: Path) -> Any:
         raise CheckpointError(f"--model-class: {path}: cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # Importing must not write a __pycache__ beside the user's file.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:  # sys.exit() at import is not a model class, whatever its code
+        del sys.modules[module_name]
+        raise CheckpointError(
+            f"--model-class: importing {path} called sys.exit({e.code!r}); a model file must "
+            "define its class without exiting"
+        ) from e
     except Exception as e:
         del sys.modules[module_name]
         raise CheckpointError(
             f"--model-class: importing {path} failed: {type(e).__name__}: {e}"
         ) from e
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 

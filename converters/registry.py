@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from convert_model.core.errors import CheckpointError, UsageError
+from convert_model.core.limits import check_seconds
 from converters.input_spec import InputSpec, parse_input_spec
 from converters.types import CheckpointForm, LoadedModel
 
@@ -30,8 +31,7 @@ class LoadOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.model_kwargs, Mapping):
             raise UsageError(f"--model-kwargs must be a JSON object, got {self.model_kwargs!r}")
-        if not self.notebook_timeout > 0:
-            raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
+        check_seconds(self.notebook_timeout, "--notebook-timeout")
         parsed = parse_input_spec(self.input_spec) if self.input_spec else None
         object.__setattr__(self, "_spec", parsed)
 

@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from convert_model.core.errors import CheckpointError, UsageError, first_line
-from converters.python_class import construct, import_class
+from converters.python_class import class_file, construct, import_class
 from converters.registry import LoadOptions, register_loader
-from converters.torch_module import flatten_outputs, make_runner, to_torch
+from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, LoadedModel
 
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model")
+_UNSUPPORTED: tuple[tuple[str, Any], ...] = (
+    ("meta-device (no data)", lambda t: t.is_meta),
+    ("sparse", lambda t: str(t.layout) != "torch.strided"),
+    ("complex", lambda t: t.is_complex()),
+    ("quantized", lambda t: t.is_quantized),
+)
 _PICKLE_REFUSAL = (
     "needs full unpickling, which can run arbitrary code hidden in the file; "
     "re-run with --trust-pickle only if you trust its author"
@@ -62,10 +68,22 @@ def _as_state_dict(obj: Any, path: Path) -> Mapping[str, Any]:
             if isinstance(obj.get(key), Mapping):
                 obj = obj[key]
                 break
+        keys = [k for k in obj if not isinstance(k, str)]
+        if keys:
+            raise CheckpointError(
+                f"{path}: not a state_dict: keys {keys[:5]} are not strings (parameter names)"
+            )
         bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-        if not bad:
-            return obj
-        raise CheckpointError(f"{path}: not a state_dict: entries {bad[:5]} are not tensors")
+        if bad:
+            raise CheckpointError(f"{path}: not a state_dict: entries {bad[:5]} are not tensors")
+        for kind, test in _UNSUPPORTED:
+            found = [k for k, v in obj.items() if test(v)]
+            if found:
+                raise CheckpointError(
+                    f"{path}: state_dict entries {found[:5]} are {kind} tensors; expected dense "
+                    "real tensors with data"
+                )
+        return obj
     raise CheckpointError(
         f"{path}: expected a state_dict (name → tensor), got {type(obj).__name__}"
     )
@@ -81,12 +99,18 @@ def _load_into(module: Any, state: Mapping[str, Any], path: Path) -> None:
         for k in set(expected) & set(state)
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
+    typed = sorted(
+        f"{k} of {state[k].dtype} (model wants {expected[k].dtype})"
+        for k in set(expected) & set(state)
+        if state[k].dtype.is_floating_point != expected[k].dtype.is_floating_point
+    )
     problems = [
         f"{label}: {', '.join(keys)}"
         for label, keys in (
             ("missing keys", missing),
             ("unexpected keys", unexpected),
             ("wrongly-shaped keys", wrong),
+            ("wrongly-typed keys", typed),
         )
         if keys
     ]
@@ -95,6 +119,27 @@ def _load_into(module: Any, state: Mapping[str, Any], path: Path) -> None:
             f"{path}: state_dict does not fit {type(module).__name__}: " + "; ".join(problems)
         )
     module.load_state_dict(state, strict=True)
+
+
+def _check_arity(module: Any, names: tuple[str, ...], path: Path) -> None:
+    """UsageError when --input-spec names more inputs than forward takes positionally."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError, AttributeError):  # TorchScript and C++ modules: no signature
+        return
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY,
+                                                            p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in parameters if p.default is p.empty and p.kind in (
+        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not len(required) <= len(names) <= len(positional):
+        raise UsageError(
+            f"{path}: --input-spec names {len(names)} inputs ({', '.join(names)}); "
+            f"{type(module).__name__}.forward takes ({', '.join(positional)})"
+        )
 
 
 def _require_input_spec(options: LoadOptions, path: Path) -> Any:
@@ -118,6 +163,7 @@ def module_model(
 
     spec = _require_input_spec(options, path)
     module.eval()
+    _check_arity(module, spec.names, path)
     examples = spec.examples(options.seed)
     try:
         with torch.inference_mode():
@@ -128,7 +174,7 @@ def module_model(
             f"({', '.join(f'{k}{tuple(v.shape)}' for k, v in examples[0].items())}): "
             f"{type(e).__name__}: {first_line(e)}"
         ) from e
-    output_names = tuple(name for name, _ in flatten_outputs(trial))
+    output_names = output_names_of(trial, path)
     return LoadedModel(
         source=path,
         form=form,
@@ -162,8 +208,10 @@ def load_state_dict(path: Path, form: CheckpointForm, options: LoadOptions) -> L
     if not isinstance(module, torch.nn.Module):
         raise CheckpointError(f"--model-class {options.model_class}: not a torch.nn.Module")
     _load_into(module, state, path)
+    source = class_file(options.model_class)  # the class's code is part of the source
     return module_model(
-        module, path, form, options, (path,), (f"model class {options.model_class}",)
+        module, path, form, options, (path, *([source] if source else [])),
+        (f"model class {options.model_class}",),
     )
 
 

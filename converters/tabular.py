@@ -21,6 +21,7 @@ import numpy as np
 
 from convert_model.core.errors import CheckpointError, UsageError, first_line
 from converters.registry import LoadOptions, register_loader
+from converters.tabular_checks import check_lightgbm_text, check_xgboost
 from converters.types import CheckpointForm, Inputs, LoadedModel, Outputs
 
 INPUT = "input"
@@ -176,6 +177,7 @@ def tabular_model(
 def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """An XGBoost booster saved as ``.json`` or ``.ubj``."""
     xgb = import_extra("xgboost")
+    check_xgboost(path)
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
@@ -213,6 +215,7 @@ def load_xgboost(path: Path, form: CheckpointForm, options: LoadOptions) -> Load
 def load_lightgbm(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """A LightGBM model text file (``Booster.save_model``)."""
     lgb = import_extra("lightgbm")
+    check_lightgbm_text(path)
     try:
         booster = lgb.Booster(model_file=str(path))
     except lgb.basic.LightGBMError as e:

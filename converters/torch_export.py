@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from convert_model.core.errors import CheckpointError, UsageError
+from converters.archive import check_export_archive, weights_only_torch_load
 from converters.registry import LoadOptions, register_loader
-from converters.torch_module import flatten_outputs, make_runner, to_torch
+from converters.torch_module import make_runner, output_names_of, to_torch
 from converters.types import CheckpointForm, Inputs, LoadedModel
 
 
@@ -60,10 +61,15 @@ def _second_example(first: Inputs, axes: dict[str, dict[int, str]], seed: int) -
 @register_loader(CheckpointForm.TORCH_EXPORT)
 def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) -> LoadedModel:
     """Load the program; example inputs from the file, or from ``--input-spec``."""
+    import contextlib
+
     import torch
 
+    check_export_archive(path, options.trust_pickle)
+    guard = contextlib.nullcontext() if options.trust_pickle else weights_only_torch_load()
     try:
-        program = torch.export.load(str(path))
+        with guard:
+            program = torch.export.load(str(path))
     except Exception as e:
         raise CheckpointError(f"{path}: not a loadable torch.export program ({e})") from e
     names = tuple(
@@ -94,7 +100,7 @@ def load_torch_export(path: Path, form: CheckpointForm, options: LoadOptions) ->
             trial = module(*(to_torch(examples[-1])[n] for n in names))
     except Exception as e:
         raise CheckpointError(f"{path}: the program rejects its example inputs ({e})") from e
-    output_names = tuple(n for n, _ in flatten_outputs(trial))
+    output_names = output_names_of(trial, path)
     return LoadedModel(
         source=path,
         form=form,

@@ -53,6 +53,19 @@ def flatten_outputs(value: Any) -> list[tuple[str, torch.Tensor]]:
     return flat
 
 
+def output_names_of(value: Any, source: object) -> tuple[str, ...]:
+    """The names of a trial call's outputs; CheckpointError when it returns no tensors."""
+    from convert_model.core.errors import CheckpointError
+
+    try:
+        names = tuple(name for name, _ in flatten_outputs(value))
+    except TypeError as e:
+        raise CheckpointError(f"{source}: the model's forward returns no tensors: {e}") from e
+    if not names:
+        raise CheckpointError(f"{source}: the model's forward returns no tensors")
+    return names
+
+
 def call(
     module: Any, inputs: Mapping[str, torch.Tensor], order: Sequence[str], style: CallStyle
 ) -> Any:

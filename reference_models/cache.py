@@ -14,7 +14,13 @@ from pathlib import Path
 
 from convert_model.core.hashing import sha256_file
 from reference_models.handoff import EVAL_FILE
-from reference_models.registry import BuiltReference, Progress, ReferenceModel, get
+from reference_models.registry import (
+    BuiltReference,
+    Progress,
+    ReferenceModel,
+    ReferenceModelError,
+    get,
+)
 
 MARKER = "reference.json"
 """Written last in a build, with its provenance: a folder without it is not a finished build."""
@@ -75,8 +81,21 @@ def build(
     )
 
 
+def _usable_cache(parent: Path) -> None:
+    """ReferenceModelError when the cache folder cannot be made or written."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):  # writable, even on a read-only mount?
+            pass
+    except OSError as e:
+        raise ReferenceModelError(
+            f"{parent}: cannot be the reference-model cache ({e.strerror}); set "
+            "$CONVERT_MODEL_CACHE to a writable folder"
+        ) from e
+
+
 def _build_into(model: ReferenceModel, folder: Path, say: Progress) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    _usable_cache(folder.parent)
     staging = Path(
         tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".building", dir=folder.parent)
     )

@@ -273,6 +273,7 @@ class Manifest:
         """Rebuild from ``manifest.json``'s object; raise BundleError when it is not one."""
         if not isinstance(data, Mapping):
             raise BundleError("manifest.json is not a JSON object")
+        _check_types(data)
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise BundleError(
@@ -307,12 +308,49 @@ class Manifest:
             raise BundleError(f"manifest.json is malformed ({type(e).__name__}: {e})") from e
 
 
-def write_manifest(folder: Path, manifest: Manifest) -> Path:
-    """Write ``manifest.json`` into ``folder``."""
+_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("source", dict, "an object"),
+    ("toolchain", dict, "an object"),
+    ("export", dict, "an object"),
+    ("inputs", list, "a list"),
+    ("outputs", list, "a list"),
+    ("variants", list, "a list"),
+    ("files", dict, "an object of path -> sha256"),
+    ("sample_inputs", str, "a file name"),
+    ("reference_outputs", str, "a file name"),
+    ("notes", list, "a list"),
+    ("measurement", dict, "an object"),
+    ("input_schema", (dict, type(None)), "an object or null"),
+    ("generation", (dict, type(None)), "an object or null"),
+    ("recommended", (str, type(None)), "a variant name or null"),
+)
+
+
+def _check_types(data: Mapping[str, Any]) -> None:
+    """BundleError naming the first field whose JSON type is not the manifest's."""
+    for key, kind, expected in _FIELD_TYPES:
+        if key in data and not isinstance(data[key], kind):
+            raise BundleError(
+                f"manifest.json: {key!r} must be {expected}, got {type(data[key]).__name__}"
+            )
+    files = data.get("files", {})
+    bad = [k for k, v in files.items() if not isinstance(v, str)] if isinstance(files, dict) else []
+    if bad:
+        raise BundleError(f"manifest.json: 'files' entry {bad[0]!r} must map to a sha256 string")
+    for key in ("variants", "inputs", "outputs"):
+        if any(not isinstance(v, dict) for v in data.get(key, [])):
+            raise BundleError(f"manifest.json: every entry of {key!r} must be an object")
+
+
+def write_manifest(folder: Path, manifest: Manifest, key: bytes | None = None) -> Path:
+    """Write ``manifest.json`` into ``folder`` with its digest (and signature, given ``key``)."""
+    from convert_model.bundle.integrity import seal
+
     path = folder / MANIFEST_NAME
     path.write_text(
         json.dumps(manifest.to_json(), indent=2, allow_nan=True) + "\n", encoding="utf-8"
     )
+    seal(folder, key)
     return path
 
 
@@ -323,6 +361,10 @@ def read_manifest(folder: Path) -> Manifest:
         raise BundleError(f"{folder}: no {MANIFEST_NAME}; is this a convert-model bundle?")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: not valid JSON ({e})") from e
-    return Manifest.from_json(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise BundleError(f"bundle {folder} corrupt: {MANIFEST_NAME} is not valid JSON ({e})"
+                          ) from e
+    try:
+        return Manifest.from_json(data)
+    except BundleError as e:
+        raise BundleError(f"bundle {folder} corrupt: {e}") from e

@@ -1,14 +1,18 @@
-"""``convert-model verify OUT``: re-check a bundle's hashes and re-run parity from its inputs."""
+"""``convert-model verify OUT``: re-check a bundle's seal and hashes; re-run parity."""
 
 from __future__ import annotations
 
+import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks.parity import OutputParity, compare, failures
+from convert_model.bundle.integrity import check_seal, path_problem, unlisted
 from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, VariantRecord, read_manifest
 from convert_model.core.errors import BundleError, UsageError, first_line
 from convert_model.core.hashing import sha256_file
@@ -33,10 +37,13 @@ class VariantCheck:
 
 @dataclass(frozen=True, kw_only=True)
 class VerifyResult:
-    """What ``verify`` found: every problem, one line each; none means the bundle holds."""
+    """What ``verify`` found: every problem, one line each; none means the bundle holds.
+
+    ``manifest`` is None only when manifest.json was changed so that it no longer parses.
+    """
 
     out: Path
-    manifest: Manifest
+    manifest: Manifest | None
     problems: tuple[str, ...]
     checks: tuple[VariantCheck, ...] = ()
     data: str | None = None  # the --data file the checks ran on, if any
@@ -48,6 +55,8 @@ class VerifyResult:
 
     def lines(self) -> list[str]:
         """What was checked, one line per variant (and per output with ``--data``)."""
+        if self.manifest is None:
+            return ["manifest.json does not parse: nothing else was checked"]
         rerun = [c for c in self.checks if c.rerun in ("pass", "fail")]
         where = f"on {self.data}" if self.data else "on the stored sample inputs"
         lines = [f"{len(self.manifest.files)} files hashed; {len(rerun)} of "
@@ -78,44 +87,95 @@ def _recorded(variant: VariantRecord) -> str:
 
 
 def load_sets(path: Path) -> list[dict[str, np.ndarray]]:
-    """The input or output sets stored in a bundle (`INDEX/NAME` arrays), in order."""
+    """The input or output sets stored in a bundle (``INDEX/NAME`` arrays), in order."""
     try:
         with np.load(path, allow_pickle=False) as data:
             sets: dict[int, dict[str, np.ndarray]] = {}
             for key in data.files:
                 index, name = key.split("/", 1)
                 sets.setdefault(int(index), {})[name] = data[key]
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise BundleError(f"{path}: cannot read ({e})") from e
     return [sets[i] for i in sorted(sets)]
 
 
-def verify(out: Path) -> VerifyResult:
-    """Check every file's SHA-256, then re-run each variant on the stored sample inputs."""
+def _named_files(manifest: Manifest) -> list[str]:
+    """Every file the manifest points at besides its ``files`` table."""
+    named = [manifest.sample_inputs, manifest.reference_outputs]
+    named += [v.file for v in manifest.variants if v.file]
+    if manifest.generation is not None:  # a generation variant's graphs, one by one
+        named += [path for v in manifest.generation.variants for path in v.files.values()]
+    return named
+
+
+def file_problems(out: Path, manifest: Manifest) -> tuple[list[str], bool]:
+    """Hash, path and listing problems; and whether a path leaves the bundle (run nothing)."""
+    problems: list[str] = []
+    escapes = False
+    for rel in sorted({*manifest.files, *_named_files(manifest)}):
+        problem = path_problem(out, rel)
+        if problem is not None:
+            problems.append(problem)
+            escapes = True
+        elif rel not in manifest.files:
+            problems.append(f"{rel}: named by the manifest but not in its files list")
+        elif not (out / rel).is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(out / rel) != manifest.files[rel]:
+            problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
+    problems += unlisted(out, manifest.files)
+    return problems, escapes
+
+
+def verify(out: Path, key: bytes | None = None) -> VerifyResult:
+    """Check the manifest's seal, every file's hash and listing, then re-run each variant.
+
+    The seal is manifest.sha256 (and manifest.sig, given ``key``); every file must be listed
+    with its SHA-256 and nothing else may be in the bundle. Nothing runs when a path leaves
+    the bundle; the bundle's Python (the generation loop) runs only when every file is as
+    listed, and writes no bytecode cache.
+    """
+    out = Path(out)
+    if not (out / MANIFEST_NAME).is_file():
+        raise BundleError(f"{out}: no {MANIFEST_NAME}; is this a convert-model bundle?")
+    problems = check_seal(out, key)
+    try:
+        manifest = read_manifest(out)
+    except BundleError as e:
+        if not problems:
+            raise
+        return VerifyResult(out=out, manifest=None, problems=(*problems, str(e)))
+    found, escapes = file_problems(out, manifest)
+    problems += found
+    if escapes:
+        return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    checks: list[VariantCheck] = []
+    stored = (manifest.sample_inputs, manifest.reference_outputs)
+    if not any(p.startswith(f"{name}:") for p in problems for name in stored):
+        found, checks = _rerun(out, manifest)  # the stored inputs are as written
+        problems += found
+    if manifest.generation is not None and not problems:
+        from convert_model.bundle.generation_files import check_bundle
+
+        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            problems.extend(check_bundle(out, manifest.generation))
+        except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
+            problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
+    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems),
+                        checks=tuple(checks))
+
+
+def _rerun(out: Path, manifest: Manifest) -> tuple[list[str], list[VariantCheck]]:
+    """Each kept variant on the stored inputs against the stored outputs, by its budget."""
     from converters import onnx_graph
 
-    out = Path(out)
-    manifest = read_manifest(out)
-    problems = []
-    for rel, expected in manifest.files.items():
-        path = out / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(path) != expected:
-            problems.append(f"{rel}: sha256 differs from the manifest (file changed)")
-    listed = set(manifest.files) | {MANIFEST_NAME}
-    for path in sorted(out.rglob("*")):
-        if "__pycache__" in path.parts:  # importing the bundle's runtime/ writes these
-            continue
-        if path.is_file() and str(path.relative_to(out)) not in listed:
-            problems.append(f"{path.relative_to(out)}: not listed in the manifest")
-    if not all(
-        (out / name).is_file() for name in (manifest.sample_inputs, manifest.reference_outputs)
-    ):
-        return VerifyResult(out=out, manifest=manifest, problems=tuple(problems))
+    problems: list[str] = []
+    checks: list[VariantCheck] = []
     inputs = load_sets(out / manifest.sample_inputs)
     references = load_sets(out / manifest.reference_outputs)
-    checks = []
     for variant in manifest.variants:
         if not variant.file:  # measured at conversion, file not kept in the bundle
             checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
@@ -139,15 +199,7 @@ def verify(out: Path) -> VerifyResult:
         checks.append(VariantCheck(name=variant.name, recorded=_recorded(variant),
                                    rerun="fail" if lines else "pass", failures=tuple(lines),
                                    figures=tuple(records)))
-    if manifest.generation is not None:
-        from convert_model.bundle.generation_files import check_bundle
-
-        try:
-            problems.extend(check_bundle(out, manifest.generation))
-        except Exception as e:  # noqa: BLE001  graphs that no longer generate are a finding
-            problems.append(f"generation: cannot re-run ({type(e).__name__}: {e})")
-    return VerifyResult(out=out, manifest=manifest, problems=tuple(problems),
-                        checks=tuple(checks))
+    return problems, checks
 
 
 def check_data(out: Path, data: Path) -> VerifyResult:
@@ -185,6 +237,12 @@ def check_data(out: Path, data: Path) -> VerifyResult:
     missing = [n for n in names if n not in feed]
     if missing:
         raise UsageError(f"{data}: lacks inputs {missing}; the bundle takes {names}")
+    for spec in manifest.inputs:
+        _check_shape(data, spec, feed[spec["name"]])
+    for variant in manifest.variants:
+        problem = path_problem(out, variant.file) if variant.file else None
+        if problem is not None:
+            raise BundleError(f"bundle {out} corrupt: {problem}")
     reference = _run_rows(out / manifest.variant(BASELINE).file, feed, data)
     problems: list[str] = []
     checks = []
@@ -210,3 +268,15 @@ def _run_rows(path: Path, feed: Mapping[str, np.ndarray], data: Path) -> dict[st
     except Exception as e:
         raise UsageError(f"{data}: the bundle's {path.name} rejects these rows "
                          f"({type(e).__name__}: {first_line(e)})") from e
+
+
+def _check_shape(data: Path, spec: Mapping[str, Any], array: np.ndarray) -> None:
+    """UsageError when ``array`` has the wrong rank or a fixed dim of the wrong size."""
+    shape = list(spec.get("shape", []))
+    fixed = {i: d for i, d in enumerate(shape) if isinstance(d, int)}
+    if array.ndim != len(shape) or any(array.shape[i] != d for i, d in fixed.items()):
+        want = ", ".join(str(d) for d in shape)
+        raise UsageError(
+            f"{data}: input {spec['name']!r} has shape {list(array.shape)}; the bundle takes "
+            f"[{want}] ({spec.get('dtype', '?')})"
+        )

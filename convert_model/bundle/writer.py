@@ -99,8 +99,12 @@ def write_bundle(
     opset: int,
     sweep: SweepResult | None = None,
     generation: Any = None,
+    key: bytes | None = None,
 ) -> Manifest:
-    """Write everything but the graphs (already in ``folder``) and return the manifest."""
+    """Write everything but the graphs (already in ``folder``) and return the manifest.
+
+    ``key`` signs manifest.json (manifest.sig) beside its digest (manifest.sha256).
+    """
     from benchmarks.report import write_reports
     from convert_model.bundle.deploy import write_deployment
     from convert_model.bundle.model_card import write_model_card
@@ -151,7 +155,7 @@ def write_bundle(
     write_model_card(folder, report)
     write_deployment(folder, manifest)  # serving/, Dockerfile, InferenceService; hashed below
     manifest = replace(manifest, files=hash_files(folder))
-    write_manifest(folder, manifest)
+    write_manifest(folder, manifest, key)
     return manifest
 
 

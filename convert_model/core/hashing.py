@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,9 +20,12 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_files(paths: Iterable[Path], root: Path) -> tuple[str, dict[str, str]]:
-    """One digest over several files (by relative path and content), and each file's digest."""
+    """One digest over several files (by relative path and content), and each file's digest.
+
+    Paths are relative to ``root``; a file outside it (a --model-class file) is ``../...``.
+    """
     each = {
-        str(p.relative_to(root)) if p != root else p.name: sha256_file(p) for p in sorted(paths)
+        os.path.relpath(p, root) if p != root else p.name: sha256_file(p) for p in sorted(paths)
     }
     digest = hashlib.sha256()
     for rel, sha in sorted(each.items()):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from convert_model.core.errors import ConvertModelError, first_line
+from convert_model.core.errors import BundleError, ConvertModelError, first_line
 from convert_model.fleet.report import FleetReport, FleetRow, write_reports
 from convert_model.fleet.task import WORK_DIR, row_from_manifest
 
@@ -96,6 +96,8 @@ def verify_root(root: Path, *, retime_latency: bool = False,
             if problems:
                 more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
                 fields["reason"] = problems[0] + more
+            if result.manifest is None:  # manifest.json no longer parses
+                raise BundleError(f"{bundle}: {problems[0] if problems else 'corrupt'}")
             row = row_from_manifest(
                 result.manifest, checkpoint=str(result.manifest.source.get("path", "")),
                 status=status, wall_s=time.perf_counter() - began, **fields,

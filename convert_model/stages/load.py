@@ -51,7 +51,7 @@ def load_checkpoint(checkpoint: str, options: ConvertOptions,
     from converters.registry import loader_for
 
     path, options = resolve_reference(checkpoint, options, log)
-    form = detect_form(path)
+    form = detect_form(path, options.load.model_class)
     log(f"form: {form}")
     with quiet():
         loaded = loader_for(form)(path, form, options.load)
@@ -74,9 +74,11 @@ def run(state: ConversionState) -> ConversionState:
         state.log(note)
     from benchmarks.splits import read_sample_data, split_data
     from convert_model.stages.preparation import calibrates
+    from converters.data_checks import check_sample_data
 
     eval_set = _eval_set(options, loaded, generates(loaded), state.log)
     sample_path = options.eval.sample_data
+    check_sample_data(sample_path, loaded)
     sample = read_sample_data(sample_path, loaded.input_names) if sample_path else None
     split = split_data(loaded.examples, eval_set, sample, options.load.seed,
                        needed=calibrates(options, loaded))
@@ -90,6 +92,7 @@ def run(state: ConversionState) -> ConversionState:
 def _eval_set(options: ConvertOptions, loaded: LoadedModel, generative: bool,
               log: Callable[[str], None]) -> Any:
     from benchmarks.evaluate import default_metric_output, load_eval_set
+    from converters.data_checks import check_inputs
 
     settings = options.eval
     if settings.data is None or settings.metric is None:
@@ -111,5 +114,7 @@ def _eval_set(options: ConvertOptions, loaded: LoadedModel, generative: bool,
         )
     dtypes = {name: value.dtype for name, value in loaded.examples[0].items()}
     features = (loaded.input_schema or {}).get("features")
-    return load_eval_set(settings.data, settings.metric, output, loaded.input_names, dtypes,
-                         features, encode=loaded.encode)
+    eval_set = load_eval_set(settings.data, settings.metric, output, loaded.input_names, dtypes,
+                             features, encode=loaded.encode)
+    check_inputs(settings.data, eval_set.inputs, loaded, "eval input")
+    return eval_set

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from convert_model.bundle.integrity import read_key
 from convert_model.bundle.writer import prune, write_bundle
 from convert_model.state import ConversionState
 
@@ -22,5 +23,6 @@ def run(state: ConversionState) -> ConversionState:
         opset=state.options.export.opset,
         sweep=state.sweep,
         generation=state.generation,
+        key=read_key(state.options.sign) if state.options.sign else None,
     )
     return replace(state, records=records, manifest=manifest)

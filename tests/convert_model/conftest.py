@@ -1,16 +1,46 @@
-"""Bundles for the serving and deployment tests, each converted once per session."""
+"""Fixtures: the hostile-input corpus's tiny tree models; bundles for the serving tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from benchmarks.generation import GenerationTimingConfig
 from convert_model import convert
 from tests.fixtures.models import Zoo
 
-FAST = {"precision": "fp32", "sweep": None}
+
+class HostileZoo:
+    """The session zoo, with ``trees``: a tiny XGBoost JSON and LightGBM text model."""
+
+    def __init__(self, zoo: Zoo, trees: dict[str, Path]) -> None:
+        self._zoo = zoo
+        self.trees = trees
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zoo, name)
+
+
+@pytest.fixture(scope="session")
+def hostile_zoo(model_zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> HostileZoo:
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    root = tmp_path_factory.mktemp("trees")
+    x = np.random.default_rng(0).random((60, 3))
+    y = (x[:, 0] > 0.5).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(x, y), 2)
+    booster.save_model(str(root / "model.json"))
+    model = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4},
+                      lgb.Dataset(x, y), 2)
+    model.save_model(str(root / "model.txt"))
+    return HostileZoo(model_zoo, {"xgboost": root / "model.json", "lightgbm": root / "model.txt"})
+
+
+FAST = {"precision": "fp32", "sweep": "off"}
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +16,11 @@ import torch
 from safetensors.torch import save_file
 
 from convert_model import cli
+from tests.convert_model.hostile import registry
 from tests.converters.test_notebook import MODEL_CELL, notebook
 from tests.fixtures.models import CUSTOM_SPEC, Zoo
 
-Case = Callable[[Zoo, Path], tuple[list[str], list[str]]]
-CASES: dict[str, Case] = {}
-
-
-def case(name: str) -> Callable[[Case], Case]:
-    def register(fn: Case) -> Case:
-        assert name not in CASES, f"duplicate case {name}"
-        CASES[name] = fn
-        return fn
-
-    return register
+CASES, case = registry()
 
 
 def _copy_folder(src: Path, dst: Path) -> Path:

@@ -88,14 +88,26 @@ def test_cli_missing_checkpoint_is_exit_2(tmp_path: Path):
 
 def test_cli_existing_out_needs_force(model_zoo: Zoo, tmp_path: Path):
     out = tmp_path / "bundle"
-    out.mkdir()
-    (out / "keep.txt").write_text("user data")
+    first = run_cli(model_zoo.custom_pt2, "--out", out, "-q", "--precision", "fp32",
+                    "--sweep", "off")
+    assert first.returncode == 0, first.stderr
+    (out / "keep.txt").write_text("stale")
     result = run_cli(model_zoo.custom_pt2, "--out", out)
     _assert_one_line_error(result, str(out), "--force")
-    assert (out / "keep.txt").read_text() == "user data"
+    assert (out / "keep.txt").read_text() == "stale"
     forced = run_cli(model_zoo.custom_pt2, "--out", out, "--force", "-q")
     assert forced.returncode == 0, forced.stderr
     assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
+
+
+def test_cli_force_never_replaces_a_folder_that_is_not_a_bundle(model_zoo: Zoo,
+                                                                tmp_path: Path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    result = run_cli(model_zoo.custom_pt2, "--out", out, "--force")
+    _assert_one_line_error(result, str(out), "not a convert-model bundle")
+    assert (out / "keep.txt").read_text() == "user data"
 
 
 def test_cli_state_dict_without_class_is_exit_2(model_zoo: Zoo, tmp_path: Path):

@@ -30,13 +30,16 @@ def test_staging_leaves_nothing_when_the_body_raises(tmp_path: Path):
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
+OLD_MANIFEST = '{"schema_version": 1, "convert_model_version": "old", "files": {}}'
+
+
 def test_staging_keeps_the_old_bundle_when_a_forced_rewrite_fails(tmp_path: Path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "manifest.json").write_text("old")
+    (out / "manifest.json").write_text(OLD_MANIFEST)
     with pytest.raises(RuntimeError), bundle.staging(out, force=True):
         raise RuntimeError("crash")
-    assert (out / "manifest.json").read_text() == "old"
+    assert (out / "manifest.json").read_text() == OLD_MANIFEST
 
 
 def test_staging_refuses_existing_out_without_force(tmp_path: Path):
