@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = BundleModel(args.name, args.bundle, threads=args.threads, batching=batching)
     repository = ModelRepository()
     repository.update(model)
-    install(app, [model], args.max_body_bytes)
+    install(app, [model], args.max_body_bytes, max_in_flight=args.max_queue)
     server = kserve.ModelServer(http_port=args.port, enable_grpc=False, workers=1,
                                 registered_models=repository, enable_latency_logging=False)
     if not args.access_log:
