@@ -171,7 +171,13 @@ def _run_verify(argv: Sequence[str]) -> int:
     from convert_model.bundle import verify_command
 
     parser = _Parser(prog="convert-model verify", description=verify_command.DESCRIPTION)
-    return verify_command.run(verify_command.add_arguments(parser).parse_args(argv))
+    args = verify_command.add_arguments(parser).parse_args(argv)
+    code = verify_command.run(args)
+    if code == EXIT_OK and args.server:  # the bundle holds; now what its server answers
+        from convert_model.cli_serve import run_verify_server
+
+        return run_verify_server(args.out, args.server)
+    return code
 
 
 def _run_references(argv: Sequence[str]) -> int:

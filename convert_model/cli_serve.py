@@ -44,6 +44,8 @@ def serve_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argume
                    help="rows queued before 503 + Retry-After (default: 256)")
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
                    help="largest request body (default: 8 MiB)")
+    p.add_argument("--wait-when-idle", action="store_true",
+                   help="hold even a lone request up to --max-wait-ms (default: only under load)")
     return p
 
 
@@ -68,6 +70,8 @@ def serve_command(out: Path, args: argparse.Namespace) -> list[str]:
                "--max-body-bytes", str(args.max_body_bytes)]
     if args.threads is not None:
         command += ["--threads", str(args.threads)]
+    if args.wait_when_idle:
+        command.append("--wait-when-idle")
     return command
 
 

@@ -41,10 +41,6 @@ def run(args: argparse.Namespace) -> int:
     results = [verify(args.out, read_key(args.key) if args.key else None)]
     if results[0].ok and args.data is not None:
         results.append(check_data(args.out, args.data))
-    if results[-1].ok and args.server:
-        from convert_model.cli_serve import run_verify_server
-
-        return run_verify_server(args.out, args.server)
     problems = [line for r in results for line in r.problems]
     stream = sys.stderr if problems else sys.stdout
     print(f"{printable(args.out)}: {'verification failed' if problems else 'ok'}", file=stream)

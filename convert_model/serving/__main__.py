@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--max-wait-ms", type=float,
                    default=float(os.environ.get("SERVING_MAX_WAIT_MS") or 2.0))
     p.add_argument("--max-queue", type=int, default=_env_int("SERVING_MAX_QUEUE", 256))
+    p.add_argument("--wait-when-idle", action="store_true",
+                   default=bool(os.environ.get("SERVING_WAIT_WHEN_IDLE")),
+                   help="hold even a lone request up to --max-wait-ms for a batch")
     p.add_argument("--max-body-bytes", type=int,
                    default=_env_int("SERVING_MAX_BODY_BYTES", 8 * 1024 * 1024))
     p.add_argument("--access-log", action="store_true", help="log every request")
@@ -78,11 +81,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .model import BundleModel
 
     batching = BatchConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                           max_queue=args.max_queue)
+                           max_queue=args.max_queue, wait_when_idle=args.wait_when_idle)
     model = BundleModel(args.name, args.bundle, threads=args.threads, batching=batching)
     repository = ModelRepository()
     repository.update(model)
-    install(app, [model], args.max_body_bytes)
+    install(app, [model], args.max_body_bytes, max_in_flight=args.max_queue)
     server = kserve.ModelServer(http_port=args.port, enable_grpc=False, workers=1,
                                 registered_models=repository, enable_latency_logging=False)
     if not args.access_log:

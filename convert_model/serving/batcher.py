@@ -1,7 +1,8 @@
 """Dynamic batching inside the server: max batch, max wait, length buckets, bounded queue.
 
 Requests' items wait in one queue. The batching task takes the first, then whatever else is
-queued (waiting up to ``max_wait`` for more while the batch is short), groups the items by
+queued (under load, waiting up to ``max_wait`` for more while the batch is short; a lone
+request on an idle server does not wait), groups the items by
 key (for text: the padded length rounded up to a power of two, so short requests are not
 padded to the longest), and runs each group in the inference thread, off the event loop.
 Admission is bounded: beyond ``max_queue`` waiting rows a request is refused at once
@@ -38,6 +39,7 @@ class BatchConfig:
     max_batch: int = 32
     max_wait_ms: float = 2.0
     max_queue: int = 256
+    wait_when_idle: bool = False  # also hold a lone request up to max_wait_ms for company
 
     def __post_init__(self) -> None:
         """Refuse limits that cannot work."""
@@ -67,6 +69,7 @@ class Batcher:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seconds_per_row = 0.01
+        self._busy = False  # the last batch found company: worth waiting for more
 
     async def submit(self, items: Sequence[Item]) -> list[Any]:
         """Queue a request's items; their results in order. QueueFull when over the bound."""
@@ -94,7 +97,10 @@ class Batcher:
     async def _collect(self, queue: asyncio.Queue[_Pending]) -> list[_Pending]:
         batch = [await queue.get()]
         rows = batch[0].item.rows
-        deadline = time.monotonic() + self.config.max_wait_ms / 1000
+        # Wait for more only under load: a lone request on an idle server runs at once.
+        waits = self._busy or not queue.empty() or self.config.wait_when_idle
+        wait = self.config.max_wait_ms / 1000 if waits else 0.0
+        deadline = time.monotonic() + wait
         while rows < self.config.max_batch:
             if queue.empty():
                 remaining = deadline - time.monotonic()
@@ -107,6 +113,7 @@ class Batcher:
             else:
                 batch.append(queue.get_nowait())
             rows += batch[-1].item.rows
+        self._busy = len(batch) > 1
         return batch
 
     def _groups(self, batch: list[_Pending]) -> list[list[_Pending]]:

@@ -50,12 +50,19 @@ def _is_inference(method: str, path: str) -> bool:
 
 
 class Guard:
-    """ASGI middleware: JSON content type and body size for inference; latency per protocol."""
+    """ASGI middleware: admission, JSON content type and body size; latency per protocol.
 
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    At most ``max_in_flight`` inference requests are inside the server at once; one more is
+    answered 503 with Retry-After before its body is read, so an overloaded event loop sheds
+    load cheaply instead of queueing it without bound.
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int, max_in_flight: int) -> None:
         """Wrap ``app``."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def _refuse(self, send: Send, status: int, message: str,
                       headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
@@ -79,14 +86,25 @@ class Guard:
                 status["code"] = message["status"]
             await send(message)
 
+        admitted = False
         try:
             if _is_inference(scope["method"], scope["path"]):
+                if self.in_flight >= self.max_in_flight:
+                    metrics.REJECTED.labels(reason="queue_full").inc()
+                    await self._refuse(timed_send, 503, f"server busy: {self.in_flight} requests "
+                                       "in flight; retry after 1 s", [(b"retry-after", b"1")])
+                    return
+                self.in_flight += 1
+                admitted = True
                 checked = await self._check(scope, receive, timed_send)
                 if checked is None:
                     return
                 receive = checked
             await self.app(scope, receive, timed_send)
         finally:
+            if admitted:
+                self.in_flight -= 1
+
             if protocol is not None:
                 metrics.REQUEST_LATENCY.labels(protocol=protocol, code=str(status["code"])) \
                     .observe(time.perf_counter() - start)
@@ -154,9 +172,10 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=400, content={"error": _one_line(message)})
 
 
-def install(app: FastAPI, models: Sequence[Any], max_body_bytes: int) -> None:
+def install(app: FastAPI, models: Sequence[Any], max_body_bytes: int,
+            max_in_flight: int) -> None:
     """Add the guard, the error handlers, and the readiness and metadata routes to ``app``."""
-    app.add_middleware(Guard, max_body_bytes=max_body_bytes)
+    app.add_middleware(Guard, max_body_bytes=max_body_bytes, max_in_flight=max_in_flight)
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(QueueFull, _queue_full)
     app.add_exception_handler(RequestValidationError, _validation)

@@ -88,7 +88,7 @@ async def _burst(url: str, count: int, body: dict) -> list[httpx.Response]:
 def test_server_answers_503_with_retry_after_when_the_queue_is_full(tabular_bundle: Path,
                                                                     tmp_path: Path):
     # A long batching wait holds the first two rows in the queue while the burst arrives.
-    flags = ("--max-queue", "2", "--max-wait-ms", "3000", "--max-batch", "64")
+    flags = ("--max-queue", "2", "--max-wait-ms", "3000", "--max-batch", "64", "--wait-when-idle")
     with serving(tabular_bundle, tmp_path / "busy.log", flags=flags) as server:
         url = f"{server.url}/v1/models/m:predict"
         responses = asyncio.run(_burst(url, 6, {"instances": [{"user_age_days": 1.0}]}))
@@ -102,7 +102,7 @@ def test_server_answers_503_with_retry_after_when_the_queue_is_full(tabular_bund
 
 def test_server_finishes_in_flight_requests_on_sigterm(tabular_bundle: Path, tmp_path: Path):
     server = start_server(tabular_bundle, tmp_path / "drain.log",
-                          flags=("--max-wait-ms", "1500", "--max-batch", "64"))
+                          flags=("--max-wait-ms", "1500", "--max-batch", "64", "--wait-when-idle"))
 
     async def request_then_term() -> httpx.Response:
         async with httpx.AsyncClient(timeout=30) as client:
