@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convert_model.cli_parser import LineParser
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
 from convert_model.core.signals import Terminated, terminate_as_interrupt
 from convert_model.core.text import one_line, printable
@@ -25,17 +26,10 @@ EXIT_HARDWARE = 4  # compare: the reports were measured on different ISAs or thr
 SUBCOMMANDS = ("verify", "compare", "references", "serve", "fleet")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line with exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
 def _convert_parser() -> argparse.ArgumentParser:
     from convert_model.options import OPTIONS
 
-    p = _Parser(
+    p = LineParser(
         prog="convert-model",
         description="Convert a research checkpoint to a validated ONNX bundle. "
         "Other commands: 'convert-model verify OUT', "
@@ -117,7 +111,7 @@ def summary(manifest: Manifest, out: Path) -> str:
 
 
 def _compare_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = LineParser(
         prog="convert-model compare",
         description="Compare a report.json with a baseline one: speed-up ratios (noise-aware) "
         "and parity. Prints a Markdown diff table; exit 1 on a regression.",
@@ -170,7 +164,7 @@ def _run_compare(argv: Sequence[str]) -> int:
 def _run_verify(argv: Sequence[str]) -> int:
     from convert_model.bundle import verify_command
 
-    parser = _Parser(prog="convert-model verify", description=verify_command.DESCRIPTION)
+    parser = LineParser(prog="convert-model verify", description=verify_command.DESCRIPTION)
     args = verify_command.add_arguments(parser).parse_args(argv)
     code = verify_command.run(args)
     if code == EXIT_OK and args.server:  # the bundle holds; now what its server answers
@@ -181,7 +175,7 @@ def _run_verify(argv: Sequence[str]) -> int:
 
 
 def _run_references(argv: Sequence[str]) -> int:
-    _Parser(prog="convert-model references",
+    LineParser(prog="convert-model references",
             description="List the built-in reference models (convert one with "
             "'convert-model reference:NAME').").parse_args(argv)
     import reference_models
@@ -199,7 +193,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "serve":
         from convert_model.cli_serve import run_serve
 
-        return run_serve(argv[1:], _Parser)
+        return run_serve(argv[1:], LineParser)
     if argv and argv[0] == "compare":
         return _run_compare(argv[1:])
     if argv and argv[0] == "fleet":

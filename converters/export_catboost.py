@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.export import ExportConfig, ExportStrategy
+from converters.export_strategy import ExportConfig, ExportStrategy
 from converters.export_tabular import TREE_OPSET, rename_outputs
 from converters.types import LoadedModel
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from convert_model.runtime.fasttext_text import TOKENIZER_FILE
-from converters.export import ExportConfig, ExportStrategy
+from converters.export_strategy import ExportConfig, ExportStrategy
 from converters.types import LoadedModel
 
 MAX_SIGMOID = 8

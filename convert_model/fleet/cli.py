@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str]) -> int:
     """``convert-model fleet ARGS``: parse with the command line's one-line usage errors."""
-    from convert_model.cli import _Parser
+    from convert_model.cli_parser import LineParser
 
-    parser = _Parser(prog="convert-model")
+    parser = LineParser(prog="convert-model")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["fleet", *argv])
     return int(args.run(args))
