@@ -19,17 +19,7 @@ from convert_model.core.names import BASELINE, REFERENCE_PREFIX
 from convert_model.core.timing_slot import timing_slot
 from convert_model.options import ConvertOptions, options_from
 from convert_model.progress import Progress
-from convert_model.stages import (
-    export,
-    fp32,
-    generation,
-    int8_search,
-    latency,
-    load,
-    optimise,
-    sweep,
-    write,
-)
+from convert_model.stages import export, fp32, int8_search, latency, load, optimise, sweep, write
 from convert_model.state import ConversionState
 
 
@@ -59,6 +49,18 @@ class Stage:
     timed: bool = False
 
 
+def _generates(state: ConversionState) -> bool:
+    """Only text2text-generation and text-generation models, unless ``--no-generation``."""
+    return state.generative
+
+
+def _generation(state: ConversionState) -> ConversionState:
+    # Imported when it runs: it pulls in the generation export, and with it onnxruntime.
+    from convert_model.stages import generation
+
+    return generation.run(state)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(name="load", title=lambda s: f"load {s.checkpoint}", run=load.run, in_bundle=False),
     Stage(name="export", title=lambda s: "export to ONNX", run=export.run),
@@ -68,7 +70,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(name="measure", title=lambda s: f"measure latency ({s.threads} threads) and choose",
           run=lambda s: latency.run(sweep.run(s)), timed=True),
     Stage(name="generation", title=lambda s: "generation: export with past key/values, check "
-          "vs generate", run=generation.run, applies=generation.applies, timed=True),
+          "vs generate", run=_generation, applies=_generates, timed=True),
     Stage(name="bundle", title=lambda s: f"write bundle {s.out}", run=write.run),
 )
 

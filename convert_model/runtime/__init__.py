@@ -22,10 +22,26 @@ a test enforces it.
 
 from __future__ import annotations
 
-from .generate import Generator
-from .graphs import DECODER_ONLY, ENCODER_DECODER, GraphError, KeyValueCache
-from .search import SearchPlan
-from .settings import GenerationSettings
+import importlib
+from typing import Any
+
+# Loaded on first use, so that the tokenisers (``fasttext_text``) import without onnxruntime.
+_LAZY = {
+    "Generator": "generate",
+    "DECODER_ONLY": "graphs",
+    "ENCODER_DECODER": "graphs",
+    "GraphError": "graphs",
+    "KeyValueCache": "graphs",
+    "SearchPlan": "search",
+    "GenerationSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "DECODER_ONLY",

@@ -37,11 +37,6 @@ from optimizers.select import COULD_NOT_RUN
 DEFAULT_BEAMS = 4  # beams for the beam-search check when the model's config asks for greedy
 
 
-def applies(state: ConversionState) -> bool:
-    """Only text2text-generation and text-generation models, unless ``--no-generation``."""
-    return state.generative
-
-
 def run(state: ConversionState) -> ConversionState:
     """The generation graphs, their parity with ``model.generate``, and the recommended one.
 

@@ -58,10 +58,15 @@ def test_verify_holds_for_the_untouched_signed_bundle(bundle: Path) -> None:
     assert {"manifest.json", "manifest.sha256", "manifest.sig"} <= set(_files(bundle))
 
 
+SERVING_FILES = tuple(f"serving/{name}.py" for name in (
+    "__init__", "__main__", "batcher", "bundle_info", "engine", "generation", "http", "images",
+    "inputs", "metrics", "model", "outputs", "threads",
+))
 BUNDLE_FILES = (
-    "MODEL_CARD.md", "manifest.json", "manifest.sha256", "manifest.sig", "model.onnx",
-    "plots/parity.png", "reference_outputs.npz", "report.html", "report.json", "report.md",
-    "sample_inputs.npz",
+    "Dockerfile", "MODEL_CARD.md", "inference_service.yaml", "manifest.json",
+    "manifest.sha256", "manifest.sig", "model.onnx", "plots/parity.png",
+    "reference_outputs.npz", "report.html", "report.json", "report.md", "sample_inputs.npz",
+    *SERVING_FILES, "triton/tiny-tagger/1/model.onnx", "triton/tiny-tagger/config.pbtxt",
 )
 
 

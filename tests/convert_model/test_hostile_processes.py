@@ -54,6 +54,7 @@ def _wait_for(path: Path, seconds: float = 60.0) -> int:
 @pytest.fixture
 def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private TMPDIR, so leftover notebook folders can be counted."""
+    import onnxruntime  # noqa: F401  its first import writes its own TMPDIR/.ses file
     root = tmp_path / "tmp"
     root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(root))

@@ -232,12 +232,11 @@ def test_tokenizer_without_a_pad_token_pads_with_its_end_token(model_zoo: Zoo,
 
 
 def test_state_dict_source_hash_covers_the_model_class_file(model_zoo: Zoo) -> None:
-    from converters.input_spec import parse_input_spec
     from converters.registry import LoadOptions
     from converters.state_dict import load_state_dict
     from converters.types import CheckpointForm
 
     options = LoadOptions(model_class=f"{model_zoo.model_file}:TinyTagger",
-                          input_spec=parse_input_spec(CUSTOM_SPEC))
+                          input_spec=CUSTOM_SPEC)
     loaded = load_state_dict(model_zoo.custom_safetensors, CheckpointForm.STATE_DICT, options)
     assert Path(model_zoo.model_file) in loaded.hashed_files

@@ -81,7 +81,7 @@ def test_load_fleet_digest_changes_when_an_option_changes(tmp_path: Path):
         ("root: out\nmodels: [{checkpoint: model.onnx, options: {eval_data: eval.csv}}]\n",
          "options.eval_data: --eval-data needs --metric"),
         ("root: out\nmodels: [{checkpoint: model.onnx, options: {threads: 0}}]\n",
-         "options.threads: --threads must be >= 1"),
+         "options.threads: --threads must be between 1 and"),
         ("root: out\nmodels: [{checkpoint: model.onnx, options: {sweep: 'a:b'}}]\n",
          "options.sweep: --sweep: must be 'auto', 'off'"),
         ("root: out\nmodels: [{checkpoint: model.onnx, options: {accuracy_budget: 'int9.x=1'}}]\n",
