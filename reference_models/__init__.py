@@ -15,6 +15,7 @@ from reference_models import (
     readability,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
+    sentence_outliers,
 )
 from reference_models.cache import build, cache_root
 from reference_models.registry import (
@@ -38,6 +39,7 @@ MODEL_MODULES = (
     readability,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
+    sentence_outliers,
 )
 
 __all__ = [

@@ -18,6 +18,7 @@ EXPECTED = (
     "readability",
     "revertrisk-language-agnostic",
     "revertrisk-multilingual",
+    "sentence-outliers",
 )
 
 
@@ -42,7 +43,7 @@ def _model(**overrides: object) -> ReferenceModel:
     return ReferenceModel(**fields)  # type: ignore[arg-type]
 
 
-def test_names_lists_the_seven_reference_models() -> None:
+def test_names_lists_the_eight_reference_models() -> None:
     assert reference_models.names() == EXPECTED
 
 
