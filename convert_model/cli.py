@@ -91,6 +91,13 @@ def _convert_parser() -> argparse.ArgumentParser:
         + ", ".join(BUDGET_FIELDS),
     )
     p.add_argument(
+        "--int8-budget",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wall-time budget of the int8 search (default: 60)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         help="threads for onnxruntime and PyTorch (default: the cores this process may use)",
@@ -215,6 +222,7 @@ def _run_convert(argv: Sequence[str]) -> int:
         metric_output=args.metric_output,
         sample_data=args.sample_data,
         threads=args.threads,
+        int8_budget_s=args.int8_budget,
         task=args.task,
         input_spec=args.input_spec,
         model_class=args.model_class,

@@ -85,6 +85,7 @@ class ConvertOptions:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     sweep: SweepConfig | None = DEFAULT_SWEEP  # None: no sweep
     batch_size: int = 16
+    int8_budget_s: float = 60.0  # wall-time budget of the int8 search (convert_model.stage_int8)
     generation: bool = True  # generative tasks: also export for a generation loop, and judge it
     generation_timing: GenerationTimingConfig = field(default_factory=GenerationTimingConfig)
     external_data_threshold: int = 2 * 1024**3
@@ -116,6 +117,8 @@ class ConvertOptions:
             raise UsageError("--eval-data needs --metric (accuracy, spearman, micro_f1, ...)")
         if not self.notebook_timeout > 0:
             raise UsageError(f"--notebook-timeout must be > 0 seconds, got {self.notebook_timeout}")
+        if not self.int8_budget_s > 0:
+            raise UsageError(f"--int8-budget must be > 0 seconds, got {self.int8_budget_s}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
 
