@@ -11,6 +11,9 @@ graph, whose session and outputs are made once and reused by every candidate:
   factor, so these are the nodes per-channel weights help. Read from the weights, not run:
   a node's output error misses it when a crushed channel is small there and amplified
   later (a key channel that the query scales up again).
+- ``Probe.activation_ranges``: the largest ``|x|`` per channel (last axis) of activation
+  tensors on the sample feeds, every position (dynamic int8 sees padding too): what the
+  SmoothQuant-style scaling moves into the weights.
 - ``Probe.screen``: parity of a candidate's outputs on those same feeds: a candidate that
   misses the budget there is not worth the eval set.
 - ``Probe.paired_latency``: the candidate and fp32 timed in one short interleaved run, so
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.latency import LatencyConfig, measure_interleaved
-from benchmarks.node_error import NodeError, node_errors
+from benchmarks.node_error import NodeError, node_errors, run_exposed
 from benchmarks.parity import OutputParity, compare
 
 MASK_INPUT = "attention_mask"
@@ -110,6 +113,14 @@ class Probe:
         """Each node's own error in ``quantized`` against fp32, worst first (masked)."""
         return node_errors(self.fp32, quantized, nodes, self.feeds, self.threads,
                            masks=self.masks)
+
+    def activation_ranges(self, tensors: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per tensor, the largest absolute value per channel over every feed and position."""
+        from optimizers.smooth import channel_ranges
+
+        values = run_exposed(self.fp32, tensors, self.feeds, self.threads)
+        return {name: channel_ranges(values[name])
+                for name in tensors if name in values and values[name][0].ndim >= 1}
 
     def runner(self, path: Path) -> Callable[[Mapping[str, np.ndarray]], Any]:
         """A session on ``path`` as a runner (open it once per candidate)."""

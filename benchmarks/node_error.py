@@ -48,8 +48,9 @@ def _expose(path: Path, tensors: Sequence[str], dst: Path) -> Path:
     return dst
 
 
-def _run_all(path: Path, tensors: Sequence[str], feeds: Sequence[Mapping[str, np.ndarray]],
-             threads: int) -> dict[str, list[np.ndarray]]:
+def run_exposed(path: Path, tensors: Sequence[str], feeds: Sequence[Mapping[str, np.ndarray]],
+                threads: int) -> dict[str, list[np.ndarray]]:
+    """Run ``path`` on every feed with ``tensors`` made outputs; each one's values by feed."""
     from converters import onnx_graph
 
     with tempfile.TemporaryDirectory(prefix="convert-model-nodes-") as tmp:
@@ -87,8 +88,8 @@ def node_errors(fp32: Path, quantized: Path, nodes: Mapping[str, tuple[str, Sequ
     Returns the nodes sorted by their own error, worst first.
     """
     tensors = sorted({t for out, ins in nodes.values() for t in (out, *ins)})
-    reference = _run_all(fp32, tensors, feeds, threads)
-    candidate = _run_all(quantized, tensors, feeds, threads)
+    reference = run_exposed(fp32, tensors, feeds, threads)
+    candidate = run_exposed(quantized, tensors, feeds, threads)
 
     def error(tensor: str) -> float:
         if tensor not in reference or tensor not in candidate:

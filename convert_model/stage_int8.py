@@ -42,6 +42,7 @@ class _Builds:
         self.fuse_config = fuse_config_for(loaded)
         self.calibration = calibration_batches(options, original, loaded.input_names)
         self.ranked: dict[str, tuple[str, ...]] = {}  # by MixedQuantConfig.protect
+        self.ranges: dict[str, Any] = {}  # activation tensor -> largest |x| per channel
         self.records: dict[str, Any] = {}
         self._runners: dict[str, Any] = {}
         self._built: dict[str, Any] = {}
@@ -61,7 +62,8 @@ class _Builds:
             ranked = self.ranked.get(preset.mixed.protect, ()) if preset.mixed else ()
             self._built[label] = build(preset, self.src, self.folder, self.fuse_config,
                                        self.calibration, name=label,
-                                       sensitive_nodes=ranked[:protected])
+                                       sensitive_nodes=ranked[:protected],
+                                       ranges=self.ranges)
         return self._built[label]
 
     def _run(self, variant: Any) -> Any:
@@ -121,6 +123,8 @@ def search_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedModel
     ranking: list[dict[str, Any]] = []
     if nodes:
         spread = weight_spread(src, list(nodes))
+        builds.ranges = probe.activation_ranges(sorted({a for _, ins in nodes.values()
+                                                        for a in ins}))
         builds.ranked["per-channel"] = tuple(sorted(spread, key=spread.__getitem__,
                                                     reverse=True))
         try:

@@ -1,9 +1,9 @@
 """Named optimisation recipes, as data. ``--preset NAME`` builds one; ``--precision`` picks a set.
 
-A preset is the passes applied to the exported fp32 graph, in order: an optional fusion,
-then at most one of dynamic int8, mixed-precision int8, weight-only n-bit, static int8 or
-fp16. ``INT8_SEARCH`` lists the int8 candidates the search (``optimizers.int8_search``)
-tries, in order.
+A preset is the passes applied to the exported fp32 graph, in order: an optional fusion or
+SmoothQuant-style scaling, then at most one of dynamic int8, mixed-precision int8,
+weight-only n-bit, static int8 or fp16. ``INT8_SEARCH`` lists the int8 candidates the
+search (``optimizers.int8_search``) tries, in order.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 from optimizers.quantize_mixed import MixedQuantConfig, quantize_mixed
 from optimizers.quantize_nbits import NBitsConfig, quantize_nbits
 from optimizers.quantize_static import StaticQuantConfig, quantize_static
+from optimizers.smooth import SmoothConfig, calibration_ranges, smooth
 from optimizers.types import Variant
 
 
@@ -39,8 +40,11 @@ class Preset:
     fp16: Fp16Config | None = None
     mixed: MixedQuantConfig | None = None
     nbits: NBitsConfig | None = None
+    smooth: SmoothConfig | None = None  # before the precision pass, on the unfused graph
 
     def __post_init__(self) -> None:
+        if self.smooth is not None and self.fuse:
+            raise ValueError(f"preset {self.name!r}: smoothing reads the unfused graph's MatMuls")
         passes = [p for p in (self.dynamic, self.static, self.fp16, self.mixed, self.nbits)
                   if p is not None]
         if len(passes) > 1:
@@ -121,6 +125,25 @@ PRESETS: Mapping[str, Preset] = {
             mixed=MixedQuantConfig(protect="fp32", base=DynamicQuantConfig(per_channel=True)),
         ),
         Preset(
+            name="cpu-int8-smooth",
+            description="SmoothQuant-style scaling of the activation outlier channels into "
+            "the weights, then per-channel dynamic int8",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            smooth=SmoothConfig(),
+            dynamic=DynamicQuantConfig(),
+        ),
+        Preset(
+            name="cpu-int8-smooth-per-tensor",
+            description="SmoothQuant-style scaling, then per-tensor dynamic int8",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            smooth=SmoothConfig(),
+            dynamic=DynamicQuantConfig(per_channel=False),
+        ),
+        Preset(
             name="cpu-int8-nbits8",
             description="weight-only 8-bit MatMulNBits (blocks of 32, accuracy level 4): "
             "activations stay float, so their outliers cost nothing",
@@ -181,11 +204,15 @@ PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
 }
 
 # The int8 search's candidates, in the order it tries them: per-tensor first (the fastest
-# kernel, the first to lose accuracy), per-tensor with its spread-out weights per channel,
-# per-channel (fused, then plain), per-channel with its worst MatMuls fp32, and weight-only
-# n-bit, whose speed depends most on the CPU.
+# kernel, the first to lose accuracy), then smoothed per-tensor and per-channel (as fast as
+# plain, closer on outlier channels: once one is within budget, slower candidates cost only
+# their paired timing), per-tensor with its spread-out weights per channel, per-channel
+# (fused, plain), per-channel with its worst MatMuls fp32, and weight-only n-bit, whose
+# speed depends most on the CPU.
 INT8_SEARCH: tuple[str, ...] = (
     "cpu-int8-plain-per-tensor",
+    "cpu-int8-smooth-per-tensor",
+    "cpu-int8-smooth",
     "cpu-int8-mixed",
     "cpu-int8",
     "cpu-int8-plain",
@@ -211,10 +238,12 @@ def build(
     nodes_to_exclude: tuple[str, ...] = (),
     name: str | None = None,
     sensitive_nodes: tuple[str, ...] = (),
+    ranges: Mapping[str, np.ndarray] | None = None,
 ) -> Variant:
     """Apply ``preset`` to ``src``, writing ``folder/model.<name>.onnx`` (name: the preset's).
 
-    ``sensitive_nodes`` are the nodes a mixed-precision preset protects.
+    ``sensitive_nodes`` are the nodes a mixed-precision preset protects; ``ranges`` the
+    activation ranges (tensor → largest ``|x|`` per channel) a smoothing preset needs.
     """
     name = name or preset.name
     dst = folder / f"model.{name}.onnx"
@@ -225,6 +254,15 @@ def build(
         fused_path = dst if preset.precision == "fp32" else folder / f".{name}.fused.onnx"
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
+    elif preset.smooth is not None:
+        if not ranges:
+            if not calibration:
+                raise OptimizationError(
+                    f"preset {preset.name!r} needs activation ranges or calibration inputs")
+            ranges = calibration_ranges(current, calibration)
+        smoothed_path = folder / f".{name}.smoothed.onnx"
+        steps.append(smooth(current, smoothed_path, preset.smooth, ranges))
+        current = smoothed_path
     try:
         if preset.dynamic is not None:
             config = dataclasses.replace(preset.dynamic, nodes_to_exclude=nodes_to_exclude)
