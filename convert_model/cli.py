@@ -95,7 +95,7 @@ def _convert_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="wall-time budget of the int8 search (default: 60)",
+        help="wall-time budget of the optimise stage, int8 search included (default: 60)",
     )
     p.add_argument(
         "--threads",

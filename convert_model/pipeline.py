@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import platform
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -85,7 +86,7 @@ class ConvertOptions:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     sweep: SweepConfig | None = DEFAULT_SWEEP  # None: no sweep
     batch_size: int = 16
-    int8_budget_s: float = 60.0  # wall-time budget of the int8 search (convert_model.stage_int8)
+    int8_budget_s: float = 60.0  # wall-time budget of the optimise stage, int8 search included
     generation: bool = True  # generative tasks: also export for a generation loop, and judge it
     generation_timing: GenerationTimingConfig = field(default_factory=GenerationTimingConfig)
     external_data_threshold: int = 2 * 1024**3
@@ -299,11 +300,13 @@ def convert(
                     f"fp32 {fp32.task_metric:.4f} ({eval_set.size} examples)"
                 )
         with progress.stage("optimise and quantize"):
+            optimise_started = time.monotonic()  # the int8 search's budget covers the stage
             records = [fp32] + stages.build_variants(
                 graph.path, staging, loaded, original, options, threads, progress.note
             )
             records = stages.recover_int8(
-                records, graph.path, staging, loaded, original, options, threads, progress.note
+                records, graph.path, staging, loaded, original, options, threads, progress.note,
+                started=optimise_started,
             )
         with progress.stage(f"measure latency ({threads} threads) and choose"):
             from convert_model.stage_sweep import measure_sweep

@@ -1,5 +1,8 @@
 """The pipeline's int8 search stage: one sensitivity pass, candidates built, timed and judged.
 
+The wall-time budget (``--int8-budget``, 60 s) covers the whole optimise stage: the
+presets built before the search and the sensitivity pass count against it.
+
 Orchestration only: candidates are presets (``optimizers.presets.INT8_SEARCH``), the rules
 of the search are ``optimizers.int8_search``, the measuring is ``benchmarks.int8_probe``
 and ``stages.measure_parity``. The best candidate within budget joins the records with the
@@ -9,6 +12,7 @@ none is, a record named ``int8-search`` carries the search and says why.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -103,7 +107,8 @@ class _Builds:
 
 
 def search_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedModel,
-                original: Original, options: Any, threads: int, log: Log) -> list[Any]:
+                original: Original, options: Any, threads: int, log: Log,
+                started: float | None = None) -> list[Any]:
     """The int8 search for ``--precision auto|int8`` on CPU; the records with its result added."""
     from benchmarks.int8_probe import Probe, weight_spread
     from convert_model.core.errors import OptimizationError
@@ -141,10 +146,13 @@ def search_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedModel
         if errors:
             log(f"int8 sensitivity over {len(nodes)} nodes, worst: "
                 + ", ".join(f"{e.node} ({e.own_error:.3f})" for e in errors[:3]))
-    result = search(INT8_SEARCH, builds.protectable, builds, config)
+    # The budget is the whole optimise stage's: what the other presets and the sensitivity
+    # pass took is spent already.
+    spent = time.monotonic() - started if started is not None else 0.0
+    result = search(INT8_SEARCH, builds.protectable, builds, config, spent_s=spent)
     builds.discard_all_but(result.best)
     summary = {**result.to_json(), "budget_s": config.budget_s, "ranking": ranking,
-               "sample_feeds": len(feeds)}
+               "sample_feeds": len(feeds), "spent_before_search_s": round(spent, 2)}
     for step in result.steps:
         log(f"int8 search: {step.candidate}"
             + (f" ({step.protected} protected)" if step.protected else "")

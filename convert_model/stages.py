@@ -379,8 +379,13 @@ def _keep_or_drop(record: Any, folder: Path, recommended: str | None) -> Any:
 
 
 def recover_int8(records: list[Any], src: Path, folder: Path, loaded: LoadedModel,
-                 original: Original, options: Any, threads: int, log: Log) -> list[Any]:
-    """The int8 search (``convert_model.stage_int8``): its best candidate joins the records."""
+                 original: Original, options: Any, threads: int, log: Log,
+                 started: float | None = None) -> list[Any]:
+    """The int8 search (``convert_model.stage_int8``): its best candidate joins the records.
+
+    ``started``: ``time.monotonic()`` when the optimise stage began (its budget covers it).
+    """
     from convert_model.stage_int8 import search_int8
 
-    return search_int8(records, src, folder, loaded, original, options, threads, log)
+    return search_int8(records, src, folder, loaded, original, options, threads, log,
+                       started=started)

@@ -13,8 +13,9 @@ Deciding only; the caller builds and measures (``benchmarks.int8_probe``). Rules
   The screen sees fewer rows than the eval set, so it passes some that the eval set fails;
   once one has, a later candidate goes on to the eval set only if its screen closeness
   (worst cosine) beats that one's: the screen is calibrated by the eval set it stood for.
-- Before each build the time spent is checked: when it plus the longest step so far would
-  pass ``budget_s``, the search stops and says before which candidate.
+- Before each build the time spent is checked (``spent_s`` before the search, e.g. by the
+  rest of the optimise stage, included): when it plus the longest step so far would pass
+  ``budget_s``, the search stops and says before which candidate.
 - Every step is recorded with what was measured and why the search went on.
 """
 
@@ -101,7 +102,7 @@ class SearchResult:
 
 
 def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Candidates,
-           config: Int8SearchConfig, *,
+           config: Int8SearchConfig, *, spent_s: float = 0.0,
            clock: Callable[[], float] = time.monotonic) -> SearchResult:
     """Run the rules above; ``protectable(name)``: how many nodes a candidate may protect.
 
@@ -117,11 +118,12 @@ def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Ca
         available = protectable(name)
         counts = [c for c in config.protect_counts if c <= available] if available else [0]
         for protected in counts:
-            if clock() - start + longest > config.budget_s:
+            if spent_s + clock() - start + longest > config.budget_s:
                 return SearchResult(
                     best=best, best_step=best_step, steps=tuple(steps), seconds=clock() - start,
                     stopped=f"time budget ({config.budget_s:g} s) spent before {name}"
-                    + (f" with {protected} protected" if protected else ""))
+                    + (f" with {protected} protected" if protected else "")
+                    + (f" ({spent_s:.1f} s of it before the search)" if spent_s else ""))
             began = clock()
             step, built, go_on = _try(name, protected, ops, config, best_step, missed)
             step = Step(**{**step.__dict__, "seconds": clock() - began})

@@ -131,3 +131,11 @@ def test_int8_search_candidates_are_presets_and_only_mixed_ones_need_a_ranking()
     assert set(INT8_SEARCH) <= set(PRESETS)
     assert {n for n in INT8_SEARCH if PRESETS[n].needs_sensitivity} == {
         "cpu-int8-mixed", "cpu-int8-mixed-fp32"}
+
+
+def test_search_counts_the_time_spent_before_it_against_the_budget():
+    ops = Scripted({"a": (0.5, OK, 1.0, OK)})
+    result = search(("a",), lambda n: 0, ops, Int8SearchConfig(budget_s=10.0), spent_s=12.0,
+                    clock=ops.clock)  # type: ignore[arg-type]
+    assert result.steps == () and result.best is None
+    assert result.stopped == "time budget (10 s) spent before a (12.0 s of it before the search)"
