@@ -7,7 +7,8 @@ Deciding only; the caller builds and measures (``benchmarks.int8_probe``). Rules
 - Each build is first timed against fp32 in a short paired run. Not faster than fp32 by
   ``min_gain`` on this CPU: dropped, with no accuracy measured; for a mixed candidate the
   larger protections are dropped too (more protection is only slower).
-- Faster than fp32 but not faster than the best candidate within budget so far: dropped.
+- Faster than fp32 but not faster than the best candidate within budget so far (by
+  ``min_gain`` again): dropped, before its accuracy costs anything.
 - Then the screen (parity on the sample feeds), then, for one that passes it, parity on
   the check inputs and the eval set; the first within budget becomes the best so far.
   The screen sees fewer rows than the eval set, so it passes some that the eval set fails;
@@ -155,7 +156,7 @@ def _try(name: str, protected: int, ops: Candidates, config: Int8SearchConfig,
     if ratio > 1 - config.min_gain:
         return Step(candidate=name, protected=protected, ratio=ratio,
                     outcome="not faster than fp32 on this CPU"), built, False
-    if best is not None and best.ratio is not None and ratio >= best.ratio:
+    if best is not None and best.ratio is not None and ratio > best.ratio * (1 - config.min_gain):
         return Step(candidate=name, protected=protected, ratio=ratio,
                     outcome=f"not faster than {best.candidate}"), built, False
     failures, closeness = ops.screen(built)

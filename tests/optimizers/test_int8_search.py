@@ -139,3 +139,9 @@ def test_search_counts_the_time_spent_before_it_against_the_budget():
                     clock=ops.clock)  # type: ignore[arg-type]
     assert result.steps == () and result.best is None
     assert result.stopped == "time budget (10 s) spent before a (12.0 s of it before the search)"
+
+
+def test_search_drops_a_candidate_faster_than_the_best_only_within_timing_noise():
+    ops = Scripted({"a": (0.50, OK, 0.995, OK), "b": (0.49, OK, 0.999, OK)})
+    result = _run(ops, ("a", "b"))
+    assert result.steps[1].outcome == "not faster than a" and ops.parity_runs == ["a"]
