@@ -1,7 +1,8 @@
 """The pipeline's int8 search stage: one sensitivity pass, candidates built, timed and judged.
 
 The wall-time budget (``--int8-budget``, 60 s) covers the whole optimise stage: the
-presets built before the search and the sensitivity pass count against it.
+presets built before the search and the sensitivity pass count against it, though the
+search always keeps half of it (``Int8SearchConfig.min_share``).
 
 Orchestration only: candidates are presets (``optimizers.presets.INT8_SEARCH``), the rules
 of the search are ``optimizers.int8_search``, the measuring is ``benchmarks.int8_probe``

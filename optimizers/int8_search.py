@@ -15,8 +15,10 @@ Deciding only; the caller builds and measures (``benchmarks.int8_probe``). Rules
   once one has, a later candidate goes on to the eval set only if its screen closeness
   (worst cosine) beats that one's: the screen is calibrated by the eval set it stood for.
 - Before each build the time spent is checked (``spent_s`` before the search, e.g. by the
-  rest of the optimise stage, included): when it plus the longest step so far would pass
-  ``budget_s``, the search stops and says before which candidate.
+  rest of the optimise stage, included, but never more than ``budget_s`` less
+  ``min_share`` of it: the search always has that share, so it tries at least one
+  candidate): when it plus the longest step so far would pass ``budget_s``, the search
+  stops and says before which candidate.
 - Every step is recorded with what was measured and why the search went on.
 """
 
@@ -35,6 +37,7 @@ class Int8SearchConfig:
     budget_s: float = 60.0
     protect_counts: tuple[int, ...] = (2, 4, 8, 16)
     min_gain: float = 0.03  # faster than fp32 by at least 3%: closer is timing noise
+    min_share: float = 0.5  # of the budget the search keeps, whatever was spent before it
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0:
@@ -43,6 +46,8 @@ class Int8SearchConfig:
             raise ValueError(f"protect_counts must be counts >= 1, got {self.protect_counts}")
         if not 0 <= self.min_gain < 1:
             raise ValueError(f"min_gain must be in [0, 1), got {self.min_gain}")
+        if not 0 < self.min_share <= 1:
+            raise ValueError(f"min_share must be in (0, 1], got {self.min_share}")
 
 
 class Candidates(Protocol):
@@ -110,6 +115,7 @@ def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Ca
     0 means the candidate protects none (it is not a mixed-precision one).
     """
     start = clock()
+    counted = min(spent_s, config.budget_s * (1 - config.min_share))
     steps: list[Step] = []
     best: Any = None
     best_step: Step | None = None
@@ -119,12 +125,12 @@ def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Ca
         available = protectable(name)
         counts = [c for c in config.protect_counts if c <= available] if available else [0]
         for protected in counts:
-            if spent_s + clock() - start + longest > config.budget_s:
+            if counted + clock() - start + longest > config.budget_s:
                 return SearchResult(
                     best=best, best_step=best_step, steps=tuple(steps), seconds=clock() - start,
                     stopped=f"time budget ({config.budget_s:g} s) spent before {name}"
                     + (f" with {protected} protected" if protected else "")
-                    + (f" ({spent_s:.1f} s of it before the search)" if spent_s else ""))
+                    + (f" ({counted:.1f} s of it before the search)" if counted else ""))
             began = clock()
             step, built, go_on = _try(name, protected, ops, config, best_step, missed)
             step = Step(**{**step.__dict__, "seconds": clock() - began})

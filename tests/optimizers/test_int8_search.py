@@ -121,6 +121,7 @@ def test_search_records_a_failed_build_and_goes_on():
     ({"budget_s": 0}, "budget_s must be > 0"),
     ({"protect_counts": ()}, "protect_counts must be counts >= 1"),
     ({"min_gain": 1.0}, "min_gain must be in"),
+    ({"min_share": 0.0}, "min_share must be in"),
 ])
 def test_int8_search_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -133,12 +134,13 @@ def test_int8_search_candidates_are_presets_and_only_mixed_ones_need_a_ranking()
         "cpu-int8-mixed", "cpu-int8-mixed-fp32"}
 
 
-def test_search_counts_the_time_spent_before_it_against_the_budget():
-    ops = Scripted({"a": (0.5, OK, 1.0, OK)})
-    result = search(("a",), lambda n: 0, ops, Int8SearchConfig(budget_s=10.0), spent_s=12.0,
+def test_search_counts_the_time_spent_before_it_against_the_budget_but_keeps_its_share():
+    ops = Scripted({"a": (0.5, BAD, 0.9, OK), "b": (0.5, OK, 1.0, OK)}, seconds_per_build=3.0)
+    result = search(("a", "b"), lambda n: 0, ops, Int8SearchConfig(budget_s=10.0), spent_s=12.0,
                     clock=ops.clock)  # type: ignore[arg-type]
-    assert result.steps == () and result.best is None
-    assert result.stopped == "time budget (10 s) spent before a (12.0 s of it before the search)"
+    # 12 s spent, but the search keeps half the budget: one 3 s step, then 5 + 3 + 3 > 10.
+    assert [s.candidate for s in result.steps] == ["a"] and result.best is None
+    assert result.stopped == "time budget (10 s) spent before b (5.0 s of it before the search)"
 
 
 def test_search_drops_a_candidate_faster_than_the_best_only_within_timing_noise():
