@@ -162,6 +162,25 @@ def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return 100.0 * (1 + beta2) * precision * recall / (beta2 * precision + recall)
 
 
+def knn_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Leave-one-out nearest-neighbour accuracy of sentence embeddings, by cosine.
+
+    ``outputs`` (N, D) are embeddings, or (N, tokens, D) hidden states whose first token
+    ([CLS]) is the embedding; each row takes the label of its most similar other row.
+    """
+    _check_rows(outputs, labels)
+    if len(labels) < 2 or labels.ndim != 1 or outputs.ndim not in (2, 3):
+        raise ValueError(
+            "knn_accuracy needs outputs (N, D) or (N, tokens, D) and labels (N,), N >= 2, "
+            f"got {outputs.shape} and {labels.shape}"
+        )
+    vectors = (outputs[:, 0] if outputs.ndim == 3 else outputs).astype(np.float64)
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.mean(labels[similarity.argmax(axis=1)] == labels))
+
+
 def _check_rows(outputs: np.ndarray, labels: np.ndarray) -> None:
     if len(outputs) != len(labels) or len(labels) == 0:
         raise ValueError(
@@ -177,6 +196,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "micro_f1_probabilities": micro_f1_probabilities,
     "token_agreement": token_agreement,
     "exact_match": exact_match,
+    "knn_accuracy": knn_accuracy,
 }
 
 

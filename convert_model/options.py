@@ -67,6 +67,7 @@ class ConvertOptions:
     force: bool = False
     threads: int | None = None
     sign: Path | None = None  # key file: HMAC-SHA256 of manifest.json into manifest.sig
+    int8_budget_s: float = 60.0  # wall-time budget of the optimise stage, int8 search included
     load: LoadOptions = field(default_factory=LoadOptions)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalOptions = field(default_factory=EvalOptions)
@@ -89,10 +90,11 @@ class ConvertOptions:
         if missing:
             raise UsageError(f"budgets must cover every precision; missing {missing}")
         from convert_model.bundle.integrity import read_key
-        from convert_model.core.limits import check_threads
+        from convert_model.core.limits import check_seconds, check_threads
         from convert_model.core.threads import usable_threads
 
         check_threads(self.threads, usable_threads())
+        check_seconds(self.int8_budget_s, "--int8-budget")
         if self.sign is not None:
             read_key(self.sign)
         if not isinstance(self.sweep, SweepConfig) and self.sweep not in ("auto", "off"):
@@ -205,6 +207,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(name="accuracy_budget", field="budgets", parse=_budgets, metavar="PREC.FIELD=VALUE,...",
            help="override budgets, e.g. 'int8.min_cosine=0.995,fp32.max_abs_diff=1e-3'; fields: "
            + ", ".join(BUDGET_FIELDS)),
+    Option(name="int8_budget", field="int8_budget_s", parse=float, metavar="SECONDS",
+           help="wall-time budget of the optimise stage, int8 search included (default: 60)"),
     Option(name="threads", field="threads", parse=int,
            help="threads for onnxruntime and PyTorch (default: the cores this process may use)"),
     Option(name="task", field="load.task",

@@ -19,7 +19,7 @@ from convert_model.core.names import BASELINE, REFERENCE_PREFIX
 from convert_model.core.timing_slot import timing_slot
 from convert_model.options import ConvertOptions, options_from
 from convert_model.progress import Progress
-from convert_model.stages import export, fp32, int8_search, latency, load, optimise, sweep, write
+from convert_model.stages import export, fp32, latency, load, optimise, sweep, write
 from convert_model.state import ConversionState
 
 
@@ -66,7 +66,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(name="export", title=lambda s: "export to ONNX", run=export.run),
     Stage(name="parity", title=lambda s: "check fp32 parity with the original", run=fp32.run),
     Stage(name="optimize", title=lambda s: "optimise and quantize",
-          run=lambda s: int8_search.run(optimise.run(s)), applies=optimise.applies),
+          run=optimise.run, applies=optimise.applies),
     Stage(name="measure", title=lambda s: f"measure latency ({s.threads} threads) and choose",
           run=lambda s: latency.run(sweep.run(s)), timed=True),
     Stage(name="generation", title=lambda s: "generation: export with past key/values, check "

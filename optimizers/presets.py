@@ -1,7 +1,9 @@
 """Named optimisation recipes, as data. ``--preset NAME`` builds one; ``--precision`` picks a set.
 
-A preset is the passes applied to the exported fp32 graph, in order: an optional fusion,
-then at most one of dynamic int8, static int8 or fp16.
+A preset is the passes applied to the exported fp32 graph, in order: an optional fusion or
+SmoothQuant-style scaling, then at most one of dynamic int8, mixed-precision int8,
+weight-only n-bit, static int8 or fp16. ``INT8_SEARCH`` lists the int8 candidates the
+search (``optimizers.int8_search``) tries, in order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from convert_model.core.errors import OptimizationError
 from optimizers.fp16 import Fp16Config, to_fp16
 from optimizers.fuse import FuseConfig, fuse
 from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
+from optimizers.quantize_mixed import MixedQuantConfig, quantize_mixed
+from optimizers.quantize_nbits import NBitsConfig, quantize_nbits
 from optimizers.quantize_static import StaticQuantConfig, quantize_static
+from optimizers.smooth import SmoothConfig, calibration_ranges, smooth
 from optimizers.types import Variant
 
 
@@ -33,9 +38,15 @@ class Preset:
     dynamic: DynamicQuantConfig | None = None
     static: StaticQuantConfig | None = None
     fp16: Fp16Config | None = None
+    mixed: MixedQuantConfig | None = None
+    nbits: NBitsConfig | None = None
+    smooth: SmoothConfig | None = None  # before the precision pass, on the unfused graph
 
     def __post_init__(self) -> None:
-        passes = [p for p in (self.dynamic, self.static, self.fp16) if p is not None]
+        if self.smooth is not None and self.fuse:
+            raise ValueError(f"preset {self.name!r}: smoothing reads the unfused graph's MatMuls")
+        passes = [p for p in (self.dynamic, self.static, self.fp16, self.mixed, self.nbits)
+                  if p is not None]
         if len(passes) > 1:
             raise ValueError(f"preset {self.name!r} sets more than one precision pass")
 
@@ -43,6 +54,11 @@ class Preset:
     def needs_calibration(self) -> bool:
         """Whether building it needs sample inputs."""
         return self.static is not None
+
+    @property
+    def needs_sensitivity(self) -> bool:
+        """Whether building it needs the sensitive nodes of a sensitivity pass."""
+        return self.mixed is not None
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -91,6 +107,60 @@ PRESETS: Mapping[str, Preset] = {
             dynamic=DynamicQuantConfig(per_channel=False, constant_weights_only=False),
         ),
         Preset(
+            name="cpu-int8-mixed",
+            description="per-tensor dynamic int8, but the MatMuls whose output channels' "
+            "weight ranges differ most quantized again per channel",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            mixed=MixedQuantConfig(protect="per-channel"),
+        ),
+        Preset(
+            name="cpu-int8-mixed-fp32",
+            description="per-channel dynamic int8, but the MatMuls a sensitivity pass finds "
+            "worst (activation outliers) kept fp32",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            mixed=MixedQuantConfig(protect="fp32", base=DynamicQuantConfig(per_channel=True)),
+        ),
+        Preset(
+            name="cpu-int8-smooth",
+            description="SmoothQuant-style scaling of the activation outlier channels into "
+            "the weights, then per-channel dynamic int8",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            smooth=SmoothConfig(),
+            dynamic=DynamicQuantConfig(),
+        ),
+        Preset(
+            name="cpu-int8-smooth-per-tensor",
+            description="SmoothQuant-style scaling, then per-tensor dynamic int8",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            smooth=SmoothConfig(),
+            dynamic=DynamicQuantConfig(per_channel=False),
+        ),
+        Preset(
+            name="cpu-int8-nbits8",
+            description="weight-only 8-bit MatMulNBits (blocks of 32, accuracy level 4): "
+            "activations stay float, so their outliers cost nothing",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            nbits=NBitsConfig(bits=8),
+        ),
+        Preset(
+            name="cpu-int8-nbits4",
+            description="weight-only 4-bit MatMulNBits (blocks of 32, accuracy level 4)",
+            device="cpu",
+            precision="int8",
+            fuse=False,
+            nbits=NBitsConfig(bits=4),
+        ),
+        Preset(
             name="cpu-int8-static",
             description="static int8 QDQ, MinMax calibration (CNNs)",
             device="cpu",
@@ -124,27 +194,32 @@ PRESETS: Mapping[str, Preset] = {
     )
 }
 
-# What --precision builds on a CPU, in order. "auto" measures them all and picks.
+# What --precision builds on a CPU, in order, before the int8 search; "auto" measures them
+# all and picks. The dynamic and weight-only int8 candidates are the search's (INT8_SEARCH).
 PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
-    "auto": (
-        "cpu-fp32",
-        "cpu-int8",
-        "cpu-int8-plain",
-        "cpu-int8-plain-per-tensor",
-        "cpu-int8-plain-all-matmuls",
-        "cpu-int8-static",
-        "gpu-fp16",
-    ),
+    "auto": ("cpu-fp32", "cpu-int8-static", "gpu-fp16"),
     "fp32": ("cpu-fp32",),
-    "int8": (
-        "cpu-int8",
-        "cpu-int8-plain",
-        "cpu-int8-plain-per-tensor",
-        "cpu-int8-plain-all-matmuls",
-        "cpu-int8-static",
-    ),
+    "int8": ("cpu-int8-static",),
     "fp16": ("gpu-fp16",),
 }
+
+# The int8 search's candidates, in the order it tries them: per-tensor first (the fastest
+# kernel, the first to lose accuracy), then smoothed per-tensor and per-channel (as fast as
+# plain, closer on outlier channels: once one is within budget, slower candidates cost only
+# their paired timing), per-tensor with its spread-out weights per channel, per-channel
+# (fused, plain), per-channel with its worst MatMuls fp32, and weight-only n-bit, whose
+# speed depends most on the CPU.
+INT8_SEARCH: tuple[str, ...] = (
+    "cpu-int8-plain-per-tensor",
+    "cpu-int8-smooth-per-tensor",
+    "cpu-int8-smooth",
+    "cpu-int8-mixed",
+    "cpu-int8",
+    "cpu-int8-plain",
+    "cpu-int8-mixed-fp32",
+    "cpu-int8-nbits8",
+    "cpu-int8-nbits4",
+)
 
 
 def candidates(precision: str, preset: str | None, *, tabular: bool,
@@ -183,8 +258,14 @@ def build(
     calibration: Sequence[Mapping[str, np.ndarray]] = (),
     nodes_to_exclude: tuple[str, ...] = (),
     name: str | None = None,
+    sensitive_nodes: tuple[str, ...] = (),
+    ranges: Mapping[str, np.ndarray] | None = None,
 ) -> Variant:
-    """Apply ``preset`` to ``src``, writing ``folder/model.<name>.onnx`` (name: the preset's)."""
+    """Apply ``preset`` to ``src``, writing ``folder/model.<name>.onnx`` (name: the preset's).
+
+    ``sensitive_nodes`` are the nodes a mixed-precision preset protects; ``ranges`` the
+    activation ranges (tensor → largest ``|x|`` per channel) a smoothing preset needs.
+    """
     name = name or preset.name
     dst = folder / f"model.{name}.onnx"
     fuse_config = dataclasses.replace(fuse_config, use_gpu=preset.device == "cuda")
@@ -194,6 +275,15 @@ def build(
         fused_path = dst if preset.precision == "fp32" else folder / f".{name}.fused.onnx"
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
+    elif preset.smooth is not None:
+        if not ranges:
+            if not calibration:
+                raise OptimizationError(
+                    f"preset {preset.name!r} needs activation ranges or calibration inputs")
+            ranges = calibration_ranges(current, calibration)
+        smoothed_path = folder / f".{name}.smoothed.onnx"
+        steps.append(smooth(current, smoothed_path, preset.smooth, ranges))
+        current = smoothed_path
     try:
         if preset.dynamic is not None:
             config = dataclasses.replace(preset.dynamic, nodes_to_exclude=nodes_to_exclude)
@@ -203,6 +293,12 @@ def build(
             steps.append(quantize_static(current, dst, config_s, calibration, name=name))
         elif preset.fp16 is not None:
             steps.append(to_fp16(current, dst, preset.fp16, name=name))
+        elif preset.mixed is not None:
+            config_m = dataclasses.replace(preset.mixed, sensitive_nodes=sensitive_nodes)
+            steps.append(quantize_mixed(current, dst, config_m, name=name))
+        elif preset.nbits is not None:
+            config_n = dataclasses.replace(preset.nbits, nodes_to_exclude=nodes_to_exclude)
+            steps.append(quantize_nbits(current, dst, config_n, name=name))
     finally:
         if current != src and current != dst:
             current.unlink(missing_ok=True)

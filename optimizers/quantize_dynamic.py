@@ -8,7 +8,8 @@ Rules:
 - Only MatMul/Attention with constant weights by default; ``Gather`` in ``op_types`` also
   stores embedding tables int8 (a DequantizeLinear after the lookup).
 - Subgraphs (the branches of a merged decoder's If) are quantized like the main graph.
-- Nodes in ``nodes_to_exclude`` stay fp32 (the accuracy search fills it).
+- Nodes in ``nodes_to_exclude`` stay fp32 (the accuracy search fills it); a non-empty
+  ``nodes_to_quantize`` quantizes those nodes only (the mixed-precision pass's second step).
 - Fused graphs lack shape information for contrib ops; ``DefaultTensorType`` stands in, which
   is the documented fix for onnxruntime's "unable to find data type" failure on them.
 """
@@ -35,6 +36,7 @@ class DynamicQuantConfig:
     weight_type: str = "qint8"
     op_types: tuple[str, ...] = ("MatMul", "Attention")
     nodes_to_exclude: tuple[str, ...] = ()
+    nodes_to_quantize: tuple[str, ...] = ()
     # False also quantizes activation × activation MatMuls (attention scores): faster, and
     # measured against the budget like everything else.
     constant_weights_only: bool = True
@@ -65,6 +67,7 @@ def quantize_dynamic(
                 reduce_range=config.reduce_range,
                 weight_type=weight,
                 nodes_to_exclude=list(config.nodes_to_exclude),
+                nodes_to_quantize=list(config.nodes_to_quantize) or None,
                 extra_options={
                     "DefaultTensorType": onnx.TensorProto.FLOAT,
                     "MatMulConstBOnly": config.constant_weights_only,

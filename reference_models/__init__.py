@@ -17,6 +17,7 @@ from reference_models import (
     revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
+    sentence_outliers,
 )
 from reference_models.cache import build, cache_root
 from reference_models.registry import (
@@ -42,6 +43,7 @@ MODEL_MODULES = (
     revertrisk_catboost,
     revertrisk_language_agnostic,
     revertrisk_multilingual,
+    sentence_outliers,
 )
 
 __all__ = [

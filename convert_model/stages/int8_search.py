@@ -1,99 +1,177 @@
-"""The int8 recovery search: when the first int8 variant misses its budget, keep nodes in fp32.
+"""The int8 search: one sensitivity pass, candidates built, timed and judged, under a budget.
 
-Ranks that variant's quantized nodes by the error each adds (``benchmarks.node_error``),
-then runs ``optimizers.exclusion.search``; the result joins the candidates as
-``<preset>-mixed`` with every step recorded.
+The wall-time budget (``--int8-budget``, 60 s) covers the whole optimise stage: the
+presets built before the search and the sensitivity pass count against it, though the
+search always keeps half of it (``Int8SearchConfig.min_share``).
+
+Orchestration only: candidates are presets (``optimizers.presets.INT8_SEARCH``), the rules
+of the search are ``optimizers.int8_search``, the measuring is ``benchmarks.int8_probe``
+and ``stages.records.measure_parity``. The best candidate within budget joins the records
+with the whole search (steps, sensitivity ranking, where and why it stopped) in its
+details; when none is, a record named ``int8-search`` carries the search and says why.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from benchmarks.latency import SEARCH_LATENCY, measure_interleaved
+from benchmarks.original import Original
 from convert_model.bundle.manifest import VariantRecord
-from convert_model.core.names import BASELINE
+from convert_model.options import ConvertOptions
 from convert_model.stages.preparation import calibration_batches, fuse_config_for
-from convert_model.stages.records import measure_parity
+from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
-from converters.onnx_graph import runner
-from optimizers.types import Variant
+from converters.export_tabular import TABULAR
+from converters.types import LoadedModel
+
+Log = Callable[[str], None]
+DEFAULT_BUDGET_S = 60.0
+SAMPLE_FEEDS = 16  # rows of batch 1 for the sensitivity pass and the screen
+SEARCH_RECORD = "int8-search"
+SENSITIVITY_GRAPH = "cpu-int8-plain"  # per-channel dynamic int8 of the unfused graph
 
 
-def run(state: ConversionState) -> ConversionState:
-    """The state with ``<preset>-mixed`` among its records when a search ran."""
-    return replace(state, records=tuple(recover_int8(state)))
+class _Builds:
+    """The search's candidates on one graph: built once each, timed and judged once each."""
+
+    def __init__(self, src: Path, folder: Path, loaded: LoadedModel, original: Original,
+                 options: ConvertOptions, threads: int, probe: Any, log: Log) -> None:
+        self.src, self.folder, self.loaded, self.original = src, folder, loaded, original
+        self.options, self.threads, self.probe, self.log = options, threads, probe, log
+        self.budget = options.budgets["int8"]
+        self.fuse_config = fuse_config_for(loaded)
+        self.calibration = calibration_batches(options, original, loaded.input_names)
+        self.ranked: dict[str, tuple[str, ...]] = {}  # by MixedQuantConfig.protect
+        self.ranges: dict[str, Any] = {}  # activation tensor -> largest |x| per channel
+        self.records: dict[str, Any] = {}
+        self._runners: dict[str, Any] = {}
+        self._built: dict[str, Any] = {}
+
+    def protectable(self, name: str) -> int:
+        from optimizers.presets import get_preset
+
+        mixed = get_preset(name).mixed
+        return 0 if mixed is None else len(self.ranked.get(mixed.protect, ()))
+
+    def build(self, name: str, protected: int) -> Any:
+        from optimizers.presets import build, get_preset
+
+        label = f"{name}-{protected}" if protected else name
+        if label not in self._built:
+            preset = get_preset(name)
+            ranked = self.ranked.get(preset.mixed.protect, ()) if preset.mixed else ()
+            self._built[label] = build(preset, self.src, self.folder, self.fuse_config,
+                                       self.calibration, name=label,
+                                       sensitive_nodes=ranked[:protected],
+                                       ranges=self.ranges)
+        return self._built[label]
+
+    def _run(self, variant: Any) -> Any:
+        if variant.name not in self._runners:
+            self._runners[variant.name] = self.probe.runner(variant.path)
+        return self._runners[variant.name]
+
+    def ratio(self, variant: Any) -> float:
+        timing = self.probe.paired_latency(self._run(variant))
+        self.log(f"{variant.name}: {timing.p50_ms:.2f} ms vs fp32 {timing.fp32_p50_ms:.2f} ms")
+        return float(timing.ratio)
+
+    def screen(self, variant: Any) -> tuple[tuple[str, ...], float]:
+        from benchmarks.parity import failures
+
+        records = self.probe.screen(self._run(variant))
+        cosines = [r.min_cosine for r in records if r.min_cosine is not None]
+        return tuple(failures(records, self.budget)), min(cosines, default=1.0)
+
+    def parity(self, variant: Any) -> tuple[str, ...]:
+        record = measure_parity(variant, self.folder, self.original, self.budget, self.threads,
+                                self.options.eval.batch_size)
+        self.records[variant.name] = record
+        return tuple(record.failures)
+
+    def discard(self, variant: Any) -> None:
+        self._runners.pop(variant.name, None)
+        self._built.pop(variant.name, None)
+        for path in self.folder.glob(variant.path.name + "*"):
+            path.unlink()
+
+    def discard_all_but(self, keep: Any) -> None:
+        """Delete every build left over (one made for the sensitivity pass, never tried)."""
+        for variant in list(self._built.values()):
+            if variant is not keep:
+                self.discard(variant)
 
 
-def recover_int8(state: ConversionState) -> list[VariantRecord]:
-    """The records, with ``<preset>-mixed`` added when a search ran."""
-    from benchmarks.node_error import node_errors
-    from optimizers.exclusion import Judgement, quantizable_nodes, search
-    from optimizers.fuse import fuse
-    from optimizers.presets import build, get_preset
+def run(state: ConversionState, started: float | None = None) -> ConversionState:
+    """The state with the search's best candidate (or the record of why none) added."""
+    return replace(state, records=tuple(search_int8(state, started)))
+
+
+def search_int8(state: ConversionState, started: float | None = None) -> list[VariantRecord]:
+    """The int8 search for ``--precision auto|int8`` on CPU; the records with its result added.
+
+    ``started``: ``time.monotonic()`` when the optimise stage began (its budget covers it).
+    """
+    from benchmarks.int8_probe import Probe, weight_spread
+    from convert_model.core.errors import OptimizationError
+    from optimizers.exclusion import quantizable_nodes
+    from optimizers.int8_search import Int8SearchConfig, search
+    from optimizers.presets import INT8_SEARCH
     from optimizers.quantize_static import split_rows
-    from optimizers.select import clearly_faster
 
     records = list(state.records)
-    target = next((r for r in records if r.precision == "int8" and r.kept and not r.passed), None)
-    if target is None:
+    loaded, options, original = state.model, state.options, state.reference
+    src, folder, threads, log = state.exported.path, state.staging, state.threads, state.log
+    if (options.preset is not None or options.precision not in ("auto", "int8")
+            or options.device != "cpu" or loaded.framework in TABULAR):
         return records
-    loaded, options, original, folder = state.model, state.options, state.reference, state.staging
-    src, threads, log = state.exported.path, state.threads, state.log
-    preset = get_preset(target.name)
-    fuse_config = fuse_config_for(loaded)
-    calibration = calibration_batches(options, original, loaded.input_names)
-    reference_graph = src
-    if preset.fuse:
-        reference_graph = folder / ".exclusion-reference.fused.onnx"
-        fuse(src, reference_graph, fuse_config)
-    op_types = preset.dynamic.op_types if preset.dynamic else ("Conv", "MatMul", "Gemm")
-    nodes = quantizable_nodes(reference_graph, op_types)
-    feeds = split_rows(calibration, 16)
-    errors = node_errors(reference_graph, folder / target.file, nodes, feeds, threads)
-    ranked = [e.node for e in errors if e.own_error > 0]
-    log(f"{target.name} misses its budget; ranking {len(nodes)} quantized nodes, worst: "
-        + ", ".join(f"{e.node} ({e.own_error:.3f})" for e in errors[:3]))
-    fp32_run = runner(src, threads)
-    feed = original.latency_feed()
-    name = f"{target.name}-mixed"
-    last: dict[str, Any] = {}
-
-    def rebuild(excluded: tuple[str, ...]) -> Variant:
-        return build(preset, src, folder, fuse_config, calibration, nodes_to_exclude=excluded,
-                     name=name)
-
-    def judge(variant: Variant) -> Judgement:
-        record = measure_parity(variant, folder, original, target.budget, threads,
-                                options.eval.batch_size)
-        last["record"] = record
-        run = runner(variant.path, threads)
-        timing = measure_interleaved({BASELINE: lambda: fp32_run(feed), name: lambda: run(feed)},
-                                     SEARCH_LATENCY, reference=BASELINE)
-        ratio = timing[name].ratio
-        faster = ratio is not None and clearly_faster(ratio.high)
-        detail = (f"time / fp32 {ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] over "
-                  f"{ratio.rounds} paired rounds" if ratio is not None else "not timed")
-        log(f"{name}: {len(variant.details.get('excluded_nodes', []))} nodes kept in fp32, "
-            f"{'within' if record.passed else 'outside'} budget, {detail}")
-        return Judgement(failures=record.failures, faster_than_fp32=faster, detail=detail)
-
-    try:
-        result = search(ranked, rebuild, judge)
-    finally:
-        if reference_graph != src:
-            reference_graph.unlink(missing_ok=True)
-    if "record" not in last:
-        return records
-    record = last["record"]
-    details = dict(record.details)
-    details["exclusion_search"] = {
-        "searched_because": f"{target.name} missed its budget: {target.failures[0]}",
-        "ranking": [{"node": e.node, "own_error": round(e.own_error, 6),
-                     "output_error": round(e.output_error, 6)} for e in errors[:20]],
-        "steps": [s.to_json() for s in result.steps],
-        "stopped": result.stopped,
-        "excluded": list(result.excluded),
-    }
-    log(f"{name}: search stopped ({result.stopped}) with {len(result.excluded)} nodes in fp32")
-    return [*records, replace(record, details=details)]
+    config = Int8SearchConfig(budget_s=options.int8_budget_s)
+    feeds = split_rows(calibration_batches(options, original, loaded.input_names), SAMPLE_FEEDS)
+    probe = Probe(src, feeds, original.latency_feed(), threads)
+    builds = _Builds(src, folder, loaded, original, options, threads, probe, log)
+    nodes = quantizable_nodes(src, ("MatMul", "Gemm"))
+    ranking: list[dict[str, Any]] = []
+    if nodes:
+        spread = weight_spread(src, list(nodes))
+        builds.ranges = probe.activation_ranges(sorted({a for _, ins in nodes.values()
+                                                        for a in ins}))
+        builds.ranked["per-channel"] = tuple(sorted(spread, key=spread.__getitem__,
+                                                    reverse=True))
+        try:
+            # The one sensitivity pass, on per-channel int8 (a candidate too, so kept):
+            # what stays wrong there is what only fp32 (or float activations) fixes.
+            errors = probe.sensitivity(builds.build(SENSITIVITY_GRAPH, 0).path, nodes)
+        except OptimizationError as e:
+            log(f"int8 sensitivity pass skipped: {e}")
+            errors = []
+        builds.ranked["fp32"] = tuple(e.node for e in errors if e.own_error > 0)
+        ranking = [{"node": e.node, "own_error": round(e.own_error, 6),
+                    "output_error": round(e.output_error, 6),
+                    "weight_spread": round(spread.get(e.node, 0.0), 2)} for e in errors[:20]]
+        if errors:
+            log(f"int8 sensitivity over {len(nodes)} nodes, worst: "
+                + ", ".join(f"{e.node} ({e.own_error:.3f})" for e in errors[:3]))
+    # The budget is the whole optimise stage's: what the other presets and the sensitivity
+    # pass took is spent already.
+    spent = time.monotonic() - started if started is not None else 0.0
+    result = search(INT8_SEARCH, builds.protectable, builds, config, spent_s=spent)
+    builds.discard_all_but(result.best)
+    summary = {**result.to_json(), "budget_s": config.budget_s, "ranking": ranking,
+               "sample_feeds": len(feeds), "spent_before_search_s": round(spent, 2)}
+    for step in result.steps:
+        log(f"int8 search: {step.candidate}"
+            + (f" ({step.protected} protected)" if step.protected else "")
+            + f": {step.outcome}" + (f", {step.ratio:.2f}x fp32's time" if step.ratio else ""))
+    log(f"int8 search stopped ({result.stopped}) after {result.seconds:.1f} s: "
+        + (f"best {result.best.name}" if result.best is not None else "nothing within budget"))
+    if result.best is not None:
+        record = builds.records[result.best.name]
+        return [*records, replace(record, details={**record.details, "int8_search": summary})]
+    budget = options.budgets["int8"]
+    reason = (f"no int8 candidate within budget and faster than fp32 ({result.stopped})")
+    return [*records, replace(failed_record(SEARCH_RECORD, "int8", "cpu", budget, reason),
+                              details={"int8_search": summary})]

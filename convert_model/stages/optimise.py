@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from convert_model.bundle.manifest import VariantRecord
@@ -57,5 +58,12 @@ def applies(state: ConversionState) -> bool:
 
 
 def run(state: ConversionState) -> ConversionState:
-    """fp32 plus every candidate preset, each measured."""
-    return replace(state, records=(*state.records, *build_variants(state)))
+    """fp32 plus every candidate preset, each measured; then the int8 search.
+
+    The search's wall-time budget covers the whole stage, the presets built first included.
+    """
+    from convert_model.stages import int8_search
+
+    started = time.monotonic()
+    state = replace(state, records=(*state.records, *build_variants(state)))
+    return int8_search.run(state, started)

@@ -28,6 +28,24 @@ def bert_feed(bert_onnx: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def outlier_bert_onnx(model_zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT encoder with outlier channels, exported (the fp32 graph of a bundle)."""
+    from benchmarks.latency import LatencyConfig
+    from convert_model import convert
+
+    out = tmp_path_factory.mktemp("outlier-bert-bundle") / "b"
+    convert(model_zoo.outlier_bert, out=out, precision="fp32", sweep=None,
+            latency=LatencyConfig(warmup=1, rounds=3))
+    return out / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def outlier_bert_feed(outlier_bert_onnx: Path) -> dict[str, np.ndarray]:
+    with np.load(outlier_bert_onnx.parent / "sample_inputs.npz") as data:
+        return {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("1/")}
+
+
+@pytest.fixture(scope="session")
 def outlier_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_onnx(
         OutlierMLP(), torch.randn(4, 32), tmp_path_factory.mktemp("mlp") / "m.onnx", "x"

@@ -55,3 +55,16 @@ def test_score_raises_naming_known_metrics_when_metric_unknown() -> None:
 def test_score_raises_when_rows_differ() -> None:
     with pytest.raises(ValueError, match="same, non-zero number of rows"):
         score("accuracy", np.zeros((3, 2)), np.zeros(2, dtype=np.int64))
+
+
+def test_score_knn_accuracy_labels_each_row_by_its_nearest_other_row() -> None:
+    embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    assert score("knn_accuracy", embeddings, np.array([0, 0, 1, 1])) == 1.0
+    assert score("knn_accuracy", embeddings, np.array([0, 1, 0, 1])) == 0.0
+    hidden = np.stack([embeddings, -embeddings], axis=1)  # (N, tokens, D): [CLS] first
+    assert score("knn_accuracy", hidden, np.array([0, 0, 1, 1])) == 1.0
+
+
+def test_score_knn_accuracy_raises_when_one_row() -> None:
+    with pytest.raises(ValueError, match="N >= 2"):
+        score("knn_accuracy", np.zeros((1, 2)), np.zeros(1, dtype=np.int64))

@@ -20,6 +20,7 @@ EXPECTED = (
     "revertrisk-catboost",
     "revertrisk-language-agnostic",
     "revertrisk-multilingual",
+    "sentence-outliers",
 )
 
 
@@ -44,7 +45,7 @@ def _model(**overrides: object) -> ReferenceModel:
     return ReferenceModel(**fields)  # type: ignore[arg-type]
 
 
-def test_names_lists_the_seven_reference_models() -> None:
+def test_names_lists_the_eight_reference_models() -> None:
     assert reference_models.names() == EXPECTED
 
 

@@ -1,0 +1,80 @@
+"""SmoothQuant-style scaling: fp32 unchanged, outlier channels moved into the weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.int8_probe import Probe
+from convert_model.core.errors import OptimizationError
+from optimizers.exclusion import quantizable_nodes
+from optimizers.fuse import FuseConfig
+from optimizers.presets import PRESETS, Preset, build
+from optimizers.quantize_dynamic import DynamicQuantConfig
+from optimizers.smooth import SmoothConfig, smooth
+from optimizers.types import op_histogram
+from tests.optimizers.conftest import min_cosine, run
+
+
+@pytest.fixture(scope="module")
+def ranges(outlier_bert_onnx: Path, outlier_bert_feed) -> dict[str, np.ndarray]:
+    nodes = quantizable_nodes(outlier_bert_onnx, ("MatMul",))
+    probe = Probe(outlier_bert_onnx, [outlier_bert_feed], outlier_bert_feed, threads=1)
+    return probe.activation_ranges(sorted({a for _, ins in nodes.values() for a in ins}))
+
+
+def test_smooth_keeps_fp32_outputs_and_adds_one_mul_per_scaled_activation(
+    outlier_bert_onnx: Path, outlier_bert_feed, ranges, tmp_path: Path
+):
+    variant = smooth(outlier_bert_onnx, tmp_path / "s.onnx", SmoothConfig(), ranges)
+    scaled = variant.details["smoothed_activations"]
+    # The outlier channels of each layer's attention context (the output projection's input).
+    assert len(scaled) >= 2 and all(spread >= 4.0 for spread in scaled.values())
+    before, after = op_histogram(outlier_bert_onnx), op_histogram(variant.path)
+    assert after["Mul"] == before["Mul"] + len(scaled)
+    assert after["MatMul"] == before["MatMul"]
+    diff = np.abs(run(variant.path, outlier_bert_feed) - run(outlier_bert_onnx, outlier_bert_feed))
+    assert diff.max() < 1e-4
+
+
+def test_smooth_then_per_channel_int8_is_closer_than_per_channel_alone(
+    outlier_bert_onnx: Path, outlier_bert_feed, ranges, tmp_path: Path
+):
+    smoothed = build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig(),
+                     ranges=ranges)
+    plain = build(PRESETS["cpu-int8-plain"], outlier_bert_onnx, tmp_path, FuseConfig())
+    ops = op_histogram(smoothed.path)
+    assert ops["MatMulInteger"] == len(quantizable_nodes(outlier_bert_onnx, ("MatMul",)))
+    assert not list(tmp_path.glob(".*smoothed*")), "intermediate smoothed graph removed"
+    reference = run(outlier_bert_onnx, outlier_bert_feed)
+    assert (min_cosine(run(smoothed.path, outlier_bert_feed), reference)
+            > min_cosine(run(plain.path, outlier_bert_feed), reference))
+
+
+def test_smooth_leaves_even_activations_alone(outlier_bert_onnx: Path, ranges, tmp_path: Path):
+    variant = smooth(outlier_bert_onnx, tmp_path / "s.onnx", SmoothConfig(min_spread=1e6),
+                     ranges)
+    assert variant.details["smoothed_activations"] == {}
+    assert op_histogram(variant.path) == op_histogram(outlier_bert_onnx)
+
+
+def test_smoothing_preset_measures_ranges_on_calibration_inputs_when_none_given(
+    outlier_bert_onnx: Path, outlier_bert_feed, tmp_path: Path
+):
+    variant = build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig(),
+                    [outlier_bert_feed])
+    assert variant.details["smoothed_activations"]
+    with pytest.raises(OptimizationError, match="needs activation ranges or calibration"):
+        build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig())
+
+
+def test_smooth_config_and_preset_reject_bad_values():
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
+        SmoothConfig(alpha=1.0)
+    with pytest.raises(ValueError, match="min_spread must be >= 1"):
+        SmoothConfig(min_spread=0.5)
+    with pytest.raises(ValueError, match="smoothing reads the unfused graph"):
+        Preset(name="x", description="x", device="cpu", precision="int8", fuse=True,
+               smooth=SmoothConfig(), dynamic=DynamicQuantConfig())
