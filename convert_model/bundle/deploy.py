@@ -168,7 +168,7 @@ def triton_config(name: str, info: Any, threads: int) -> str:
 
 def examples(kind: str, info: Any) -> tuple[Any, dict[str, Any]]:
     """One v1 instance and one v2 input of the form the predictor takes."""
-    if kind == "text":
+    if kind in ("text", "fasttext"):
         return "some text", {"name": "text", "datatype": "BYTES", "shape": [1],
                              "data": ["some text"]}
     if kind == "tabular":

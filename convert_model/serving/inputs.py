@@ -374,6 +374,12 @@ def _build_generation(info: BundleInfo) -> Any:
     return GenerationKind(info)
 
 
+def _build_fasttext(info: BundleInfo) -> Any:
+    from .fasttext import FastTextKind
+
+    return FastTextKind(info)
+
+
 def _build_image(info: BundleInfo) -> Any:
     from .images import ImageKind
 
@@ -381,7 +387,12 @@ def _build_image(info: BundleInfo) -> Any:
 
 
 register_kind(KindEntry("generation", lambda b: b.generation is not None, _build_generation))
-register_kind(KindEntry("tabular", lambda b: b.input_schema is not None, TabularKind))
+register_kind(KindEntry(
+    "fasttext", lambda b: (b.input_schema or {}).get("kind") == "fasttext", _build_fasttext
+))
+register_kind(KindEntry(
+    "tabular", lambda b: b.input_schema is not None and "features" in b.input_schema, TabularKind
+))
 register_kind(KindEntry(
     "text", lambda b: b.tokenizer_file is not None and "input_ids" in b.input_names, TextKind
 ))

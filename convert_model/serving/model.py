@@ -110,7 +110,7 @@ class BundleModel(kserve.Model):
 
     def warm_up_item(self) -> Item:
         """A small request of the kind the model takes."""
-        if self.kind.name == "text":
+        if self.kind.name in ("text", "fasttext"):
             return self.kind.parse("warm up")
         if self.kind.name == "tabular":
             return self.kind.parse({})

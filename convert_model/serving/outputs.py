@@ -40,6 +40,9 @@ class Postprocessor:
         self.mode = "outputs"
         if kind.name == "generation":
             self.mode = "generation"
+        elif kind.name == "fasttext":  # probabilities as fastText's predict reports them
+            self.mode = "fasttext"
+            self.labels = dict(enumerate(kind.labels))
         elif "label" in outputs and "probabilities" in outputs:
             self.mode = "tabular-classifier"
         elif logits is not None and logits.rank == 2 and problem == "regression":
@@ -60,6 +63,11 @@ class Postprocessor:
                                 dtype=object)
             return {"label": labels, "probabilities": probabilities,
                     "score": probabilities.max(-1)}
+        if self.mode == "fasttext":
+            probabilities = outputs["probabilities"]
+            labels = np.asarray([str(self._label(int(i))) for i in probabilities.argmax(-1)],
+                                dtype=object)
+            return {"label": labels, "score": probabilities.max(-1).astype(np.float32)}
         if self.mode == "tabular-classifier":
             probabilities = outputs["probabilities"]
             return {"score": probabilities.max(-1).astype(np.float32)}
@@ -82,9 +90,10 @@ class Postprocessor:
                 cell = value[r]
                 answer[name] = cell.tolist() if isinstance(cell, np.ndarray) else (
                     cell.item() if isinstance(cell, np.generic) else cell)
-            if self.mode in ("classifier", "multi-label") and self.labels:
+            if self.mode in ("classifier", "multi-label", "fasttext") and self.labels:
+                row = np.asarray(extras.get("probabilities", outputs["probabilities"]))[r]
                 answer["probabilities"] = {
-                    str(self._label(i)): float(p) for i, p in enumerate(extras["probabilities"][r])
+                    str(self._label(i)): float(p) for i, p in enumerate(row)
                 }
             predictions.append(answer)
         return predictions

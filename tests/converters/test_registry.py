@@ -42,7 +42,7 @@ def test_load_options_parse_the_input_spec_once_on_construction():
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("model_kwargs", [1, 2], "--model-kwargs must be a JSON object"),
-    ("notebook_timeout", 0, "--notebook-timeout must be > 0"),
+    ("notebook_timeout", 0, "--notebook-timeout must be a finite number of seconds"),
 ])
 def test_load_options_name_the_bad_value(field: str, value: object, message: str):
     with pytest.raises(UsageError, match=message):
