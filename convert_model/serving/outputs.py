@@ -91,7 +91,8 @@ class Postprocessor:
                 answer[name] = cell.tolist() if isinstance(cell, np.ndarray) else (
                     cell.item() if isinstance(cell, np.generic) else cell)
             if self.mode in ("classifier", "multi-label", "fasttext") and self.labels:
-                row = np.asarray(extras.get("probabilities", outputs["probabilities"]))[r]
+                source = extras if "probabilities" in extras else outputs
+                row = np.asarray(source["probabilities"])[r]
                 answer["probabilities"] = {
                     str(self._label(i)): float(p) for i, p in enumerate(row)
                 }
