@@ -41,9 +41,25 @@ TRITON_TYPES = {
 }
 
 
+UNINSTALLED = {"kserve": "0.21.*"}
+"""The ``serve`` extra's range, for a package the converting machine does not have."""
+
+
 def pinned_versions() -> dict[str, str]:
-    """The installed version of every package the container needs."""
-    return {name: metadata.version(name) for name in PINNED}
+    """The installed version of every package the container needs.
+
+    kserve is only in the ``serve`` extra: a bundle made without it pins the extra's
+    range (``0.21.*``), and the Dockerfile says so.
+    """
+    versions = {}
+    for name in PINNED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name not in UNINSTALLED:
+                raise
+            versions[name] = UNINSTALLED[name]
+    return versions
 
 
 def service_name(manifest: Mapping[str, Any], report: Mapping[str, Any] | None = None) -> str:
@@ -83,8 +99,11 @@ def dockerfile(versions: Mapping[str, str]) -> str:
     """The container: slim Python, the pinned packages, the predictor; the bundle at /mnt/models."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     pins = " ".join(f"{name}=={versions[name]}" for name in PINNED)
+    ranges = [name for name in PINNED if versions[name].endswith("*")]
     return "\n".join([
-        "# The bundle's KServe predictor. Versions are those that produced the bundle's figures.",
+        "# The bundle's KServe predictor. Versions are those that produced the bundle's figures"
+        + (f" ({', '.join(ranges)}: not installed there, the serve extra's range)." if ranges
+           else "."),
         f"FROM python:{python}-slim",
         f"RUN pip install --no-cache-dir {pins}",
         "COPY serving /app/serving",

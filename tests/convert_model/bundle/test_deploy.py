@@ -26,6 +26,23 @@ def test_dockerfile_pins_exactly_the_installed_versions_and_no_torch(text_bundle
     assert '"-m", "serving", "--bundle", "/mnt/models"' in text
 
 
+def test_dockerfile_pins_the_serve_extras_range_when_kserve_is_not_installed(monkeypatch):
+    from convert_model.bundle import deploy
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "kserve":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(deploy.metadata, "version", version)
+    versions = deploy.pinned_versions()
+    assert versions["kserve"] == "0.21.*" and versions["onnxruntime"] == real("onnxruntime")
+    text = deploy.dockerfile(versions)
+    assert "kserve==0.21.*" in text and "kserve: not installed there" in text
+
+
 def test_inference_service_yaml_is_a_valid_v1beta1_inference_service(text_bundle: Path):
     service = yaml.safe_load((text_bundle / "inference_service.yaml").read_text())
     assert service["apiVersion"] == "serving.kserve.io/v1beta1"
