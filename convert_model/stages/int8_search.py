@@ -21,12 +21,14 @@ from typing import Any
 
 from benchmarks.original import Original
 from convert_model.bundle.manifest import VariantRecord
+from convert_model.core.errors import OptimizationError, summary
 from convert_model.options import ConvertOptions
 from convert_model.stages.preparation import calibration_batches, fuse_config_for
 from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
+from optimizers.select import COULD_NOT_RUN
 
 Log = Callable[[str], None]
 DEFAULT_BUDGET_S = 60.0
@@ -64,10 +66,14 @@ class _Builds:
         if label not in self._built:
             preset = get_preset(name)
             ranked = self.ranked.get(preset.mixed.protect, ()) if preset.mixed else ()
-            self._built[label] = build(preset, self.src, self.folder, self.fuse_config,
-                                       self.calibration, name=label,
-                                       sensitive_nodes=ranked[:protected],
-                                       ranges=self.ranges)
+            variant = build(preset, self.src, self.folder, self.fuse_config, self.calibration,
+                            name=label, sensitive_nodes=ranked[:protected], ranges=self.ranges)
+            try:
+                self._run(variant)  # a graph onnxruntime refuses is a build that failed
+            except Exception as e:
+                self.discard(variant)
+                raise OptimizationError(f"{COULD_NOT_RUN}{summary(e)}") from e
+            self._built[label] = variant
         return self._built[label]
 
     def _run(self, variant: Any) -> Any:

@@ -46,7 +46,7 @@ def test_convert_sweeps_a_module_without_sequence_axis_over_batch_only(
     points = report["sweep"]["points"]
     assert [(p["batch_size"], p["seq_len"]) for p in points] == [(1, None), (3, None)]
     assert points[1]["input_shapes"] == {"features": [3, 12], "mask": [3, 12]}
-    cpu = {v["name"] for v in report["variants"] if v["device"] == "cpu"}
+    cpu = {v["name"] for v in report["variants"] if v["device"] == "cpu" and v["size_bytes"]}
     assert set(points[0]["latency"]) == cpu | {"original"} and "fp32" in cpu
     assert report["sweep"]["footprints"]["fp32"]["cold_start_ms"] > 0
     assert "latency_vs_seq" not in report["plots"], "no sequence axis, no such plot"
