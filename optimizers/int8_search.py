@@ -6,7 +6,8 @@ Deciding only; the caller builds and measures (``benchmarks.int8_probe``). Rules
   than the ranking holds), until one is within budget; the others once.
 - Each build is first timed against fp32 in a short paired run. Not faster than fp32 by
   ``min_gain`` on this CPU: dropped, with no accuracy measured; for a mixed candidate the
-  larger protections are dropped too (more protection is only slower).
+  larger protections are dropped too (more protection is only slower). Unless int8 was
+  asked for (``require_faster`` off): then it is judged like any other.
 - Faster than fp32 but not faster than the best candidate within budget so far (by
   ``min_gain`` again): dropped, before its accuracy costs anything.
 - Then the screen (parity on the sample feeds), then, for one that passes it, parity on
@@ -38,6 +39,9 @@ class Int8SearchConfig:
     protect_counts: tuple[int, ...] = (2, 4, 8, 16)
     min_gain: float = 0.03  # faster than fp32 by at least 3%: closer is timing noise
     min_share: float = 0.5  # of the budget the search keeps, whatever was spent before it
+    # False when the user asked for int8 (--precision int8): a candidate no faster than fp32
+    # is still the int8 they asked for, so it is judged rather than dropped.
+    require_faster: bool = True
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0:
@@ -159,7 +163,7 @@ def _try(name: str, protected: int, ops: Candidates, config: Int8SearchConfig,
         return Step(candidate=name, protected=protected, outcome="build failed",
                     failures=(str(e),)), None, False
     ratio = ops.ratio(built)
-    if ratio > 1 - config.min_gain:
+    if config.require_faster and ratio > 1 - config.min_gain:
         return Step(candidate=name, protected=protected, ratio=ratio,
                     outcome="not faster than fp32 on this CPU"), built, False
     if best is not None and best.ratio is not None and ratio > best.ratio * (1 - config.min_gain):

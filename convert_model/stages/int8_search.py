@@ -135,7 +135,8 @@ def search_int8(state: ConversionState, started: float | None = None) -> list[Va
     if (options.preset is not None or options.precision not in ("auto", "int8")
             or options.device != "cpu" or loaded.framework in TABULAR):
         return records
-    config = Int8SearchConfig(budget_s=options.int8_budget_s)
+    config = Int8SearchConfig(budget_s=options.int8_budget_s,
+                              require_faster=options.precision == "auto")
     feeds = split_rows(calibration_batches(options, original, loaded.input_names), SAMPLE_FEEDS)
     probe = Probe(src, feeds, original.latency_feed(), threads)
     builds = _Builds(src, folder, loaded, original, options, threads, probe, log)
