@@ -153,3 +153,14 @@ def bundle_info(folder: Path, manifest: Mapping[str, Any]) -> BundleInfo:
         tokenizer_config=_json(folder / "tokenizer_config.json"),
         preprocessor=preprocessor,
     )
+
+
+def bundle_module(info: BundleInfo, name: str = "runtime") -> Any:
+    """A module of the bundle's own ``runtime/`` (its folder on the path, as a container has it)."""
+    import importlib
+    import sys
+
+    folder = str(info.folder.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)

@@ -7,26 +7,16 @@ every label. No fasttext package is needed.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .bundle_info import BundleInfo
+from .bundle_info import BundleInfo, bundle_module
 from .inputs import MAX_TEXT_CHARS, Item, RequestError, _decode, _power_of_two
 
 INPUT = "ids"
 PADDING = -1
-
-
-def _text_module(info: BundleInfo) -> Any:
-    """The bundle's ``runtime.fasttext_text`` (its folder on the path, as a container has it)."""
-    folder = str(info.folder.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("runtime.fasttext_text")
 
 
 class FastTextKind:
@@ -36,7 +26,7 @@ class FastTextKind:
 
     def __init__(self, info: BundleInfo, *, max_chars: int = MAX_TEXT_CHARS) -> None:
         """Load the dictionary and hashing settings the bundle carries."""
-        self.text = _text_module(info).FastTextText.load(info.folder)
+        self.text = bundle_module(info, "runtime.fasttext_text").FastTextText.load(info.folder)
         schema = info.input_schema or {}
         self.labels: list[str] = list(schema.get("labels") or self.text.labels)
         self.max_chars = max_chars

@@ -7,14 +7,12 @@ and equal settings, so a batch needs no padding and answers what a single reques
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .bundle_info import BundleInfo
+from .bundle_info import BundleInfo, bundle_module
 from .inputs import MAX_TEXT_CHARS, Item, RequestError
 
 # Settings a request may set, with their upper bounds (a request cannot ask for unbounded work).
@@ -25,14 +23,6 @@ SETTINGS: dict[str, tuple[type, float]] = {
     "early_stopping": (bool, 1),
 }
 FOLDER = "generation"
-
-
-def _runtime(info: BundleInfo) -> Any:
-    """The bundle's ``runtime`` package (its folder on the path, as a container has it)."""
-    folder = str(info.folder.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("runtime")
 
 
 class GenerationKind:
@@ -62,7 +52,7 @@ class GenerationKind:
 
     def open_engine(self, threads: int) -> GenerationEngine:
         """Open the variant's graphs through the bundle's generation loop."""
-        runtime = _runtime(self.info)
+        runtime = bundle_module(self.info)
         folder = self.info.folder / FOLDER
         files = {role: path.rsplit("/", 1)[-1] for role, path in self.variant["files"].items()}
         generator = runtime.Generator(folder / self.variant["name"], files=files,
