@@ -121,7 +121,7 @@ class Probe:
 
     def activation_ranges(self, tensors: Sequence[str]) -> dict[str, np.ndarray]:
         """Per tensor, the largest absolute value per channel over every feed and position."""
-        from optimizers.smooth import channel_ranges
+        from benchmarks.activation_ranges import channel_ranges
 
         values = run_exposed(self.fp32, tensors, self.feeds, self.threads)
         return {name: channel_ranges(values[name])

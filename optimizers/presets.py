@@ -22,7 +22,7 @@ from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 from optimizers.quantize_mixed import MixedQuantConfig, quantize_mixed
 from optimizers.quantize_nbits import NBitsConfig, quantize_nbits
 from optimizers.quantize_static import StaticQuantConfig, quantize_static
-from optimizers.smooth import SmoothConfig, calibration_ranges, smooth
+from optimizers.smooth import SmoothConfig, smooth
 from optimizers.types import Variant
 
 
@@ -277,10 +277,9 @@ def build(
         current = fused_path
     elif preset.smooth is not None:
         if not ranges:
-            if not calibration:
-                raise OptimizationError(
-                    f"preset {preset.name!r} needs activation ranges or calibration inputs")
-            ranges = calibration_ranges(current, calibration)
+            raise OptimizationError(
+                f"preset {preset.name!r} needs the activation ranges of its MatMul inputs "
+                "(measured by the caller, e.g. benchmarks.activation_ranges)")
         smoothed_path = folder / f".{name}.smoothed.onnx"
         steps.append(smooth(current, smoothed_path, preset.smooth, ranges))
         current = smoothed_path

@@ -12,14 +12,14 @@ constant 2-D weights ``W`` (``K x N``):
 - Only groups whose activation channels differ enough (largest ``a_k`` over the median
   ``a_k`` at least ``min_spread``) are scaled: elsewhere the ``Mul`` costs without gain.
 - A weight another node also reads is copied, not scaled in place.
-- Ranges come from the caller (the int8 search measures them once) or, for a preset built
-  on its own, from its calibration inputs (``calibration_ranges``), as static int8's do.
+- Ranges come from the caller, measured by ``benchmarks.activation_ranges``: the int8
+  search measures them once; a preset built on its own, on its calibration inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,23 +42,6 @@ class SmoothConfig:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if not self.min_spread >= 1.0:
             raise ValueError(f"min_spread must be >= 1, got {self.min_spread}")
-
-
-def channel_ranges(values: Sequence[np.ndarray]) -> np.ndarray:
-    """The largest ``|x|`` per channel (last axis) over arrays of one tensor."""
-    return np.max([np.abs(v).reshape(-1, v.shape[-1]).max(axis=0) for v in values], axis=0)
-
-
-def calibration_ranges(src: Path, calibration: Sequence[Mapping[str, np.ndarray]],
-                       limit: int = 16) -> dict[str, np.ndarray]:
-    """Ranges of every MatMul's activation input in ``src``, on ``calibration`` rows."""
-    from benchmarks.node_error import run_exposed
-    from optimizers.exclusion import quantizable_nodes
-    from optimizers.quantize_static import split_rows
-
-    tensors = sorted({a for _, ins in quantizable_nodes(src, ("MatMul",)).values() for a in ins})
-    values = run_exposed(src, tensors, split_rows(calibration, limit), threads=1)
-    return {t: channel_ranges(values[t]) for t in tensors if t in values and values[t]}
 
 
 def smooth(src: Path, dst: Path, config: SmoothConfig,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from convert_model import cli
+from convert_model import cli, serving
 from convert_model.bundle.verify import verify
 from tests.convert_model.hostile import Case, assert_refused, snapshot
 from tests.fixtures.models import Zoo
@@ -58,10 +58,9 @@ def test_verify_holds_for_the_untouched_signed_bundle(bundle: Path) -> None:
     assert {"manifest.json", "manifest.sha256", "manifest.sig"} <= set(_files(bundle))
 
 
-SERVING_FILES = tuple(f"serving/{name}.py" for name in (
-    "__init__", "__main__", "batcher", "bundle_info", "engine", "generation", "http", "images",
-    "inputs", "metrics", "model", "outputs", "threads",
-))
+SERVING_FILES = tuple(  # the predictor, copied from its package
+    f"serving/{p.name}" for p in sorted((Path(serving.__file__).parent).glob("*.py"))
+)
 BUNDLE_FILES = (
     "Dockerfile", "MODEL_CARD.md", "inference_service.yaml", "manifest.json",
     "manifest.sha256", "manifest.sig", "model.onnx", "plots/parity.png",

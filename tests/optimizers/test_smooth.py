@@ -60,14 +60,21 @@ def test_smooth_leaves_even_activations_alone(outlier_bert_onnx: Path, ranges, t
     assert op_histogram(variant.path) == op_histogram(outlier_bert_onnx)
 
 
-def test_smoothing_preset_measures_ranges_on_calibration_inputs_when_none_given(
+def test_smoothing_preset_takes_ranges_measured_by_the_caller(
     outlier_bert_onnx: Path, outlier_bert_feed, tmp_path: Path
 ):
+    from benchmarks.activation_ranges import calibration_ranges
+    from optimizers.exclusion import quantizable_nodes
+
+    nodes = quantizable_nodes(outlier_bert_onnx, ("MatMul",))
+    tensors = sorted({a for _, ins in nodes.values() for a in ins})
+    ranges = calibration_ranges(outlier_bert_onnx, tensors, [outlier_bert_feed])
     variant = build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig(),
-                    [outlier_bert_feed])
+                    [outlier_bert_feed], ranges=ranges)
     assert variant.details["smoothed_activations"]
-    with pytest.raises(OptimizationError, match="needs activation ranges or calibration"):
-        build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig())
+    with pytest.raises(OptimizationError, match="needs the activation ranges"):
+        build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig(),
+              [outlier_bert_feed])
 
 
 def test_smooth_config_and_preset_reject_bad_values():

@@ -19,6 +19,8 @@ Inputs = Mapping[str, np.ndarray]
 
 NOT_SCORED_HERE = {
     "readability": "BERT-base on 2 CPU cores: ~1 min to build, ~40 s to score; measured by hand",
+    "sentence-outliers": "its kNN accuracy and int8 behaviour: tests/reference_models/"
+    "test_reference_outliers.py",
 }
 """Reference models this suite does not build, and why."""
 
