@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
-from benchmarks.evaluate import Inputs
 from convert_model.bundle.manifest import VariantRecord
 from convert_model.core.errors import OptimizationError, summary
 from convert_model.stages.preparation import (
+    activation_ranges,
     calibration_batches,
     candidate_presets,
     fuse_config_for,
@@ -34,7 +31,8 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
         preset = get_preset(name)
         budget = options.budgets[preset.precision]
         try:
-            ranges = _ranges(state.exported.path, calibration) if preset.smooth else None
+            ranges = (activation_ranges(state.exported.path, calibration) if preset.smooth
+                      else None)
             variant = build(preset, state.exported.path, state.staging, fuse_config, calibration,
                             ranges=ranges)
             record = measure_parity(variant, state.staging, original, budget, state.threads,
@@ -56,16 +54,6 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
         )
         records.append(record)
     return records
-
-
-def _ranges(src: Path, calibration: Sequence[Inputs], limit: int = 16) -> dict[str, Any]:
-    """The activation ranges a smoothing preset needs: every MatMul input's, on calibration."""
-    from benchmarks.activation_ranges import calibration_ranges
-    from optimizers.exclusion import quantizable_nodes
-    from optimizers.quantize_static import split_rows
-
-    tensors = sorted({a for _, ins in quantizable_nodes(src, ("MatMul",)).values() for a in ins})
-    return calibration_ranges(src, tensors, split_rows(calibration, limit))
 
 
 def applies(state: ConversionState) -> bool:

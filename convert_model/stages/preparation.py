@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from benchmarks.evaluate import Inputs
 from benchmarks.original import Original
@@ -49,3 +51,14 @@ def candidate_presets(options: ConvertOptions, loaded: LoadedModel) -> tuple[str
     transformer = ort_model_type(fuse_config_for(loaded).model_type) is not None
     return candidates(options.precision, options.preset,
                       tabular=loaded.framework in TABULAR, transformer=transformer)
+
+
+def activation_ranges(src: Path, calibration: Sequence[Inputs],
+                      limit: int = 16) -> dict[str, Any]:
+    """What a smoothing preset needs: every MatMul input's largest ``|x|`` per channel."""
+    from benchmarks.activation_ranges import calibration_ranges
+    from optimizers.exclusion import quantizable_nodes
+    from optimizers.quantize_static import split_rows
+
+    tensors = sorted({a for _, ins in quantizable_nodes(src, ("MatMul",)).values() for a in ins})
+    return calibration_ranges(src, tensors, split_rows(calibration, limit))

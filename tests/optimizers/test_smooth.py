@@ -63,12 +63,9 @@ def test_smooth_leaves_even_activations_alone(outlier_bert_onnx: Path, ranges, t
 def test_smoothing_preset_takes_ranges_measured_by_the_caller(
     outlier_bert_onnx: Path, outlier_bert_feed, tmp_path: Path
 ):
-    from benchmarks.activation_ranges import calibration_ranges
-    from optimizers.exclusion import quantizable_nodes
+    from convert_model.stages.preparation import activation_ranges
 
-    nodes = quantizable_nodes(outlier_bert_onnx, ("MatMul",))
-    tensors = sorted({a for _, ins in nodes.values() for a in ins})
-    ranges = calibration_ranges(outlier_bert_onnx, tensors, [outlier_bert_feed])
+    ranges = activation_ranges(outlier_bert_onnx, [outlier_bert_feed])
     variant = build(PRESETS["cpu-int8-smooth"], outlier_bert_onnx, tmp_path, FuseConfig(),
                     [outlier_bert_feed], ranges=ranges)
     assert variant.details["smoothed_activations"]
