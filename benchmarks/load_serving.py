@@ -83,11 +83,14 @@ async def wait_ready(client: Any, url: str, name: str, timeout: float = 120) -> 
     """Poll the v1 model readiness until it answers 200."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        import httpx
+
         try:
-            if (await client.get(f"{url}/v1/models/{name}")).status_code == 200:
-                return
-        except Exception:  # noqa: BLE001  not listening yet: keep polling
-            pass
+            status = (await client.get(f"{url}/v1/models/{name}")).status_code
+        except (OSError, httpx.TransportError):  # not listening yet: keep polling
+            status = None
+        if status == 200:
+            return
         await asyncio.sleep(0.2)
     raise RuntimeError(f"{url} not ready in {timeout} s")
 
