@@ -373,3 +373,17 @@ def failures(records: Iterable[OutputParity], budget: ParityBudget) -> list[str]
                 f"{where}: top-1 agreement {r.top1_agreement:.4f} < {budget.min_top1_agreement:g}"
             )
     return lines
+
+
+def describe(r: OutputParity) -> str:
+    """One record as one line: max abs diff, min cosine, top-1, masked rows, NaN/Inf."""
+    parts = [f"{r.name}: max abs diff {r.max_abs_diff:.3g}"]
+    if r.min_cosine is not None:
+        parts.append(f"min cosine {r.min_cosine:.6f}")
+    if r.top1_agreement is not None:
+        parts.append(f"top-1 agreement {r.top1_agreement:.1%}")
+    if r.masked_by:
+        parts.append(f"{r.real_rows} real positions ({r.masked_by})")
+    if r.nonfinite:
+        parts.append(f"{r.nonfinite} NaN/Inf")
+    return ", ".join(parts)

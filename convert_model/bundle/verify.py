@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.parity import OutputParity, compare, failures
+from benchmarks.parity import OutputParity, compare, describe, failures
 from convert_model.bundle.integrity import check_seal, path_problem, unlisted
 from convert_model.bundle.manifest import MANIFEST_NAME, Manifest, VariantRecord, read_manifest
 from convert_model.core.errors import BundleError, UsageError, first_line
@@ -65,21 +65,8 @@ class VerifyResult:
             lines.append(f"  {c.name:<28} recorded {c.recorded:<5} re-run {c.rerun}")
             lines += [f"      {line}" for line in c.failures[:3]]
             if self.data:
-                lines += [f"      {_figures(r)}" for r in c.figures]
+                lines += [f"      {describe(r)}" for r in c.figures]
         return lines
-
-
-def _figures(r: OutputParity) -> str:
-    parts = [f"{r.name}: max abs diff {r.max_abs_diff:.3g}"]
-    if r.min_cosine is not None:
-        parts.append(f"min cosine {r.min_cosine:.6f}")
-    if r.top1_agreement is not None:
-        parts.append(f"top-1 {r.top1_agreement:.1%}")
-    if r.masked_by:
-        parts.append(f"{r.real_rows} real positions ({r.masked_by})")
-    if r.nonfinite:
-        parts.append(f"{r.nonfinite} NaN/Inf")
-    return ", ".join(parts)
 
 
 def _recorded(variant: VariantRecord) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from benchmarks.original import measure_original
-from benchmarks.parity import OutputParity
+from benchmarks.parity import OutputParity, describe
 from convert_model.core.names import BASELINE
 from convert_model.stages.records import differing_rows, measure_parity
 from convert_model.state import ConversionState
@@ -54,7 +54,7 @@ def run(state: ConversionState) -> ConversionState:
         rows = differing_rows(original, runner(path, state.threads), TABULAR_MAX_ABS_DIFF)
         record = replace(record, details={**record.details, "differing_rows": rows})
     for parity in _worst(record.parity):
-        state.log(_describe(parity))
+        state.log(describe(parity))
     broken = broken_graph(record.parity)
     if broken:
         causes = export_causes(state.exported.attempts) or ["no exporter reported a cause"]
@@ -76,12 +76,3 @@ def _worst(records: Sequence[OutputParity]) -> list[OutputParity]:
         if r.name not in worst or r.max_abs_diff > worst[r.name].max_abs_diff:
             worst[r.name] = r
     return list(worst.values())
-
-
-def _describe(r: OutputParity) -> str:
-    parts = [f"{r.name}: max abs diff {r.max_abs_diff:.2e}"]
-    if r.min_cosine is not None:
-        parts.append(f"min cosine {r.min_cosine:.6f}")
-    if r.top1_agreement is not None:
-        parts.append(f"top-1 agreement {r.top1_agreement:.1%}")
-    return ", ".join(parts)
