@@ -16,8 +16,8 @@ graph, whose session and outputs are made once and reused by every candidate:
   SmoothQuant-style scaling moves into the weights.
 - ``Probe.screen``: parity of a candidate's outputs on those same feeds: a candidate that
   misses the budget there is not worth the eval set.
-- ``Probe.paired_latency``: the candidate and fp32 timed in one short interleaved run, so
-  their ratio holds on a busy machine.
+- ``Probe.paired_latency``: the candidate, fp32 and the best candidate so far timed in one
+  short interleaved run, so their ratios hold on a busy machine.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.latency import SEARCH_LATENCY, LatencyConfig, measure_interleaved
+from benchmarks.latency import (
+    SEARCH_LATENCY,
+    LatencyConfig,
+    RatioEstimate,
+    measure_interleaved,
+    versus,
+)
 from benchmarks.node_error import NodeError, node_errors, run_exposed
 from benchmarks.parity import OutputParity, compare
 
@@ -40,25 +46,17 @@ PAIRED = SEARCH_LATENCY  # timed until the paired ratio is known to 3%, as the c
 
 @dataclass(frozen=True, kw_only=True)
 class PairedLatency:
-    """Median latency of a candidate and of fp32, timed in the same rounds, and their ratio.
+    """A candidate timed with fp32 (and the best candidate so far) in the same rounds.
 
-    ``paired`` is the median of the per-round ratios (candidate over fp32) with its
-    interval (``benchmarks.latency.RatioEstimate``): the statistic the final choice uses.
+    ``vs_fp32`` and ``vs_rival``: the candidate's time over theirs, the median of the
+    per-round ratios with its interval (``benchmarks.latency.RatioEstimate``), the
+    statistic the final choice uses.
     """
 
     p50_ms: float
     fp32_p50_ms: float
-    paired: float | None = None
-
-    @property
-    def ratio(self) -> float:
-        """Candidate time over fp32 time, paired per round: below 1 is faster."""
-        return self.paired if self.paired is not None else self.p50_ms / self.fp32_p50_ms
-
-    def to_json(self) -> dict[str, float]:
-        """Return the manifest form."""
-        return {"p50_ms": round(self.p50_ms, 4), "fp32_p50_ms": round(self.fp32_p50_ms, 4),
-                "ratio": round(self.ratio, 4)}
+    vs_fp32: RatioEstimate
+    vs_rival: RatioEstimate | None = None
 
 
 def weight_spread(path: Path, nodes: Sequence[str]) -> dict[str, float]:
@@ -137,14 +135,19 @@ class Probe:
                     zip(self.feeds, self._fp32_outputs, strict=True))
                 for r in compare(reference, run(feed), check)]
 
-    def paired_latency(self, run: Callable[[Mapping[str, np.ndarray]], Any]) -> PairedLatency:
-        """``run`` and fp32 on the latency feed, interleaved."""
+    def paired_latency(self, run: Callable[[Mapping[str, np.ndarray]], Any],
+                       rival: Callable[[Mapping[str, np.ndarray]], Any] | None = None,
+                       ) -> PairedLatency:
+        """``run``, fp32 and ``rival`` (when given) on the latency feed, interleaved."""
         feed = self.latency_feed
-        timings = measure_interleaved(
-            {"fp32": lambda: self._fp32_run(feed), "candidate": lambda: run(feed)}, self.latency,
-            reference="fp32",
-        )
-        estimate = timings["candidate"].ratio
-        return PairedLatency(p50_ms=timings["candidate"].p50_ms,
-                             fp32_p50_ms=timings["fp32"].p50_ms,
-                             paired=estimate.ratio if estimate is not None else None)
+        runners = {"fp32": lambda: self._fp32_run(feed), "candidate": lambda: run(feed)}
+        if rival is not None:
+            runners["rival"] = lambda: rival(feed)
+        timings = measure_interleaved(runners, self.latency, reference="fp32",
+                                      pairs=[("candidate", "rival")] if rival else ())
+        candidate = timings["candidate"]
+        return PairedLatency(
+            p50_ms=candidate.p50_ms, fp32_p50_ms=timings["fp32"].p50_ms,
+            vs_fp32=versus(candidate, timings["fp32"], self.latency),
+            vs_rival=None if rival is None else versus(candidate, timings["rival"],
+                                                       self.latency))

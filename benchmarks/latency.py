@@ -8,14 +8,16 @@ With a ``reference`` runner, each other runner's speed is a paired statistic: pe
 its time over the reference's time in that same round. The estimate is the median of those
 log ratios with a bootstrap confidence interval; timing goes on, past ``rounds``, until
 every interval's half-width (relative) is below ``precision`` or ``max_rounds`` is reached.
+Each runner keeps its samples, so any two runners of one run can be compared the same way
+(``versus``): the choice compares variants with each other, not only with the reference.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -109,11 +111,12 @@ class LatencyStats:
     stdev_ms: float
     throughput: float
     ratio: RatioEstimate | None = None  # paired vs the reference runner, when there is one
+    samples_s: tuple[float, ...] = field(default=(), repr=False, compare=False)  # per round
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest form, rounded for reading."""
-        data = {k: round(v, 4) if isinstance(v, float) else v
-                for k, v in asdict(self).items() if k != "ratio"}
+        data = {f.name: round(v, 4) if isinstance(v := getattr(self, f.name), float) else v
+                for f in fields(self) if f.name not in ("ratio", "samples_s")}
         if self.ratio is not None:
             data["ratio_to_reference"] = self.ratio.to_json()
         return data
@@ -135,7 +138,16 @@ def stats(name: str, samples_s: list[float], batch_size: int) -> LatencyStats:
         mean_ms=float(ms.mean()),
         stdev_ms=float(ms.std()),
         throughput=batch_size * 1000.0 / p50 if p50 > 0 else float("inf"),
+        samples_s=tuple(samples_s),
     )
+
+
+def versus(a: LatencyStats, b: LatencyStats, config: LatencyConfig) -> RatioEstimate:
+    """``a``'s time over ``b``'s, paired per round: both must come from one interleaved run."""
+    if len(a.samples_s) != len(b.samples_s) or not a.samples_s:
+        raise ValueError(f"{a.name} and {b.name} were not timed in the same rounds")
+    return paired_ratio(list(a.samples_s), list(b.samples_s), config.confidence,
+                        config.precision)
 
 
 def measure_interleaved(
@@ -144,13 +156,15 @@ def measure_interleaved(
     batch_size: int = 1,
     on_round: Callable[[int], None] | None = None,
     reference: str | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, LatencyStats]:
     """Time every runner in the same rounds.
 
     Without ``reference``: ``config.rounds`` rounds, or fewer (at least 3) past
     ``max_seconds``. With it: at least ``rounds``, then on until every other runner's ratio
-    to the reference has settled (``RatioEstimate.settled``), ``round_cap`` rounds or
-    ``max_seconds``. ``on_round`` (e.g. a progress bar) is called after each round.
+    to the reference, and the ratio of each of ``pairs`` (first over second), has settled
+    (``RatioEstimate.settled``), ``round_cap`` rounds or ``max_seconds``. ``on_round``
+    (e.g. a progress bar) is called after each round.
     """
     names = list(runners)
     if reference is not None and reference not in runners:
@@ -176,7 +190,8 @@ def measure_interleaved(
         if done >= 3 and time.perf_counter() - start > config.max_seconds:
             break
         if reference is not None and done >= config.rounds and done % 5 == 0 and all(
-            _ratio(samples, n, reference, config).settled for n in names if n != reference
+            _ratio(samples, a, b, config).settled
+            for a, b in [*((n, reference) for n in names if n != reference), *pairs]
         ):
             break
     return {

@@ -4,12 +4,15 @@ Deciding only; the caller builds and measures (``benchmarks.int8_probe``). Rules
 - Candidates are tried in the order given (``presets.INT8_SEARCH``). A mixed-precision
   candidate is tried with 2, 4, 8, 16 of its ranking's worst nodes protected (no more
   than the ranking holds), until one is within budget; the others once.
-- Each build is first timed against fp32 in a short paired run. Not faster than fp32 by
-  ``min_gain`` on this CPU: dropped, with no accuracy measured; for a mixed candidate the
-  larger protections are dropped too (more protection is only slower). Unless int8 was
-  asked for (``require_faster`` off): then it is judged like any other.
-- Faster than fp32 but not faster than the best candidate within budget so far (by
-  ``min_gain`` again): dropped, before its accuracy costs anything.
+- Each build is first timed in a short paired run with fp32 and the best candidate within
+  budget so far, and judged by the final choice's rule (``select.clearly_faster``: the
+  paired ratio's interval below one and its median 3% below). Not clearly faster than fp32
+  on this CPU: dropped, with no accuracy measured; for a mixed candidate the larger
+  protections are dropped too (more protection is only slower). Unless int8 was asked for
+  (``require_faster`` off): then it is judged like any other.
+- Not clearly faster than the best candidate within budget so far: dropped, before its
+  accuracy costs anything. A candidate as fast as an earlier one never replaces it, so
+  the search's pick does not flip with timing noise.
 - Then the screen (parity on the sample feeds), then, for one that passes it, parity on
   the check inputs and the eval set; the first within budget becomes the best so far.
   The screen sees fewer rows than the eval set, so it passes some that the eval set fails;
@@ -30,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from optimizers.select import Paired, clearly_faster
+
 
 @dataclass(frozen=True, kw_only=True)
 class Int8SearchConfig:
@@ -37,7 +42,6 @@ class Int8SearchConfig:
 
     budget_s: float = 60.0
     protect_counts: tuple[int, ...] = (2, 4, 8, 16)
-    min_gain: float = 0.03  # faster than fp32 by at least 3%: closer is timing noise
     min_share: float = 0.5  # of the budget the search keeps, whatever was spent before it
     # False when the user asked for int8 (--precision int8): a candidate no faster than fp32
     # is still the int8 they asked for, so it is judged rather than dropped.
@@ -48,8 +52,6 @@ class Int8SearchConfig:
             raise ValueError(f"budget_s must be > 0 seconds, got {self.budget_s}")
         if not self.protect_counts or any(c < 1 for c in self.protect_counts):
             raise ValueError(f"protect_counts must be counts >= 1, got {self.protect_counts}")
-        if not 0 <= self.min_gain < 1:
-            raise ValueError(f"min_gain must be in [0, 1), got {self.min_gain}")
         if not 0 < self.min_share <= 1:
             raise ValueError(f"min_share must be in (0, 1], got {self.min_share}")
 
@@ -60,8 +62,8 @@ class Candidates(Protocol):
     def build(self, name: str, protected: int) -> Any:
         """Build candidate ``name`` with its ``protected`` most sensitive nodes protected."""
 
-    def ratio(self, built: Any) -> float:
-        """Its paired latency over fp32's (below 1: faster)."""
+    def ratio(self, built: Any, rival: Any) -> tuple[Paired, Paired | None]:
+        """Its time over fp32's, and over ``rival``'s (a build; None: no rival), paired."""
 
     def screen(self, built: Any) -> tuple[tuple[str, ...], float]:
         """Budget failures on the sample feeds, and the closeness there (worst cosine)."""
@@ -136,7 +138,7 @@ def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Ca
                     + (f" with {protected} protected" if protected else "")
                     + (f" ({counted:.1f} s of it before the search)" if counted else ""))
             began = clock()
-            step, built, go_on = _try(name, protected, ops, config, best_step, missed)
+            step, built, go_on = _try(name, protected, ops, config, best, best_step, missed)
             step = Step(**{**step.__dict__, "seconds": clock() - began})
             longest = max(longest, step.seconds)
             steps.append(step)
@@ -153,7 +155,8 @@ def search(candidates: Sequence[str], protectable: Callable[[str], int], ops: Ca
 
 
 def _try(name: str, protected: int, ops: Candidates, config: Int8SearchConfig,
-         best: Step | None, missed: list[tuple[str, float]]) -> tuple[Step, Any, bool]:
+         best: Any, best_step: Step | None,
+         missed: list[tuple[str, float]]) -> tuple[Step, Any, bool]:
     """One step: the record, the build (None if it failed), whether to try more protection."""
     from convert_model.core.errors import OptimizationError
 
@@ -162,13 +165,16 @@ def _try(name: str, protected: int, ops: Candidates, config: Int8SearchConfig,
     except OptimizationError as e:
         return Step(candidate=name, protected=protected, outcome="build failed",
                     failures=(str(e),)), None, False
-    ratio = ops.ratio(built)
-    if config.require_faster and ratio > 1 - config.min_gain:
+    vs_fp32, vs_best = ops.ratio(built, best)
+    ratio = vs_fp32.ratio
+    if config.require_faster and not clearly_faster(vs_fp32):
         return Step(candidate=name, protected=protected, ratio=ratio,
                     outcome="not faster than fp32 on this CPU"), built, False
-    if best is not None and best.ratio is not None and ratio > best.ratio * (1 - config.min_gain):
+    if best_step is not None and vs_best is not None and not clearly_faster(vs_best):
         return Step(candidate=name, protected=protected, ratio=ratio,
-                    outcome=f"not faster than {best.candidate}"), built, False
+                    outcome=f"not clearly faster than {best_step.candidate} "
+                    f"({vs_best.ratio:.3f} [{vs_best.low:.3f}, {vs_best.high:.3f}] of its "
+                    "time)"), built, False
     failures, closeness = ops.screen(built)
     if not failures:
         bar = max(missed, key=lambda m: m[1], default=None)

@@ -6,20 +6,45 @@ Rules, in order, for each measured candidate:
 3. Speed is the latency ratio to the original, paired per round, with its confidence
    interval (``benchmarks.latency.RatioEstimate``); without one, the cost (lower is
    better: the median latency of a forward graph, the time per token of a generation loop).
-4. The fastest eligible candidate and every candidate tied with it (intervals overlap, or
-   within ``tie``, 3%) form the tie; the tie is broken by, in order: higher task metric,
-   more identical generations (generation loops), higher min cosine, lower max abs diff,
-   smaller file, then the faster point estimate and the name. Timing noise decides nothing
-   that these figures can decide.
-5. A winner not clearly faster than the exported fp32 graph (tied with it) loses to it.
-The reasons say which of these rules decided, with the figures that decided it.
+4. One variant is faster than another only when it is ``clearly_faster``: their ratio to
+   each other, paired per round in the same run (``Measured.versus``), lies wholly below
+   one and its median more than ``TIE`` (3%) below. Without that pairing, their intervals
+   to the original must not overlap and the point estimates must differ by ``TIE``.
+5. The fastest eligible candidate and every candidate not clearly slower than it form the
+   tie; the tie is broken by, in order: higher task metric, more identical generations
+   (generation loops), higher min cosine, lower max abs diff, smaller file, then the faster
+   point estimate and the name. Timing noise decides nothing that these figures can decide.
+6. A winner not clearly faster than the exported fp32 graph loses to it.
+The reasons say which of these rules decided, with the figures that decided it. The int8
+search (``optimizers.int8_search``) judges its candidates by the same ``clearly_faster``.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class Paired(NamedTuple):
+    """One runner's time over another's, paired per round: the median and its interval."""
+
+    ratio: float
+    low: float
+    high: float
+
+
+TIE = 0.03
+"""Paired ratios within 3% of one are ties: closer is timing noise, whatever the interval."""
+
+
+def clearly_faster(paired: Paired, tie: float = TIE) -> bool:
+    """Whether a paired ratio (a's time over b's) says a is faster beyond noise.
+
+    The whole interval must lie below one (as fast as far as the measurement can tell
+    otherwise), and the median more than ``tie`` below it (a gain that small flips from
+    run to run on a shared machine).
+    """
+    return paired.high < 1.0 and paired.ratio < 1.0 - tie
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +64,8 @@ class Measured:
     min_cosine: float | None = None
     max_abs_diff: float | None = None
     size_bytes: int | None = None
+    # This candidate's time over another's (by name), paired per round in the same run.
+    versus: Mapping[str, Paired] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -54,7 +81,6 @@ class Decision:
     reasons: Mapping[str, str]
 
 
-TIE = 0.03
 COULD_NOT_RUN = "could not run: "
 """How a failure that is not about accuracy (a graph that does not load or run) begins."""
 
@@ -81,6 +107,8 @@ def measured_from(record: Any) -> Measured:
         ratio=ratio.get("ratio"), ratio_low=ratio.get("low"), ratio_high=ratio.get("high"),
         task_metric=record.task_metric, min_cosine=min(cosines) if cosines else None,
         max_abs_diff=max(diffs) if diffs else None, size_bytes=record.size_bytes or None,
+        versus={name: Paired(p["ratio"], p["low"], p["high"])
+                for name, p in (latency.get("paired") or {}).items()},
     )
 
 
@@ -102,11 +130,23 @@ class _Speed:
             return point, point
         return float(c.ratio_low or point), float(c.ratio_high or point)
 
+    def faster(self, a: Measured, b: Measured) -> bool:
+        """Whether ``a`` is clearly faster than ``b`` (rule 4)."""
+        if b.name in a.versus:
+            return clearly_faster(a.versus[b.name], self.tie)
+        apart = self.interval(a)[1] < self.interval(b)[0]
+        return apart and self.point(a) < self.point(b) * (1 - self.tie)
+
     def tied(self, a: Measured, b: Measured) -> bool:
-        (a_low, a_high), (b_low, b_high) = self.interval(a), self.interval(b)
-        overlap = a_low <= b_high and b_low <= a_high
-        fast, slow = sorted((self.point(a), self.point(b)))
-        return overlap or slow <= fast * (1 + self.tie)
+        """Whether neither is clearly faster than the other."""
+        return not self.faster(a, b) and not self.faster(b, a)
+
+    def paired_text(self, a: Measured, b: Measured) -> str:
+        """``; paired 0.95 [0.93, 0.97] of B's time`` where the run paired them, else ``""``."""
+        p = a.versus.get(b.name)
+        if p is None:
+            return ""
+        return f"; paired, {p.ratio:.3f} [{p.low:.3f}, {p.high:.3f}] of {b.name}'s time"
 
     def text(self, c: Measured) -> str:
         if not self.use_ratio:
@@ -185,13 +225,13 @@ def choose(
     tied = [c for c in eligible if speed.tied(c, fastest)]
     winner = min(tied, key=lambda c: _order_key(c, speed))
     base = next((c for c in eligible if c.name == baseline), None)
-    lost_to_base = (base is not None and winner is not base
-                    and (speed.tied(winner, base) or speed.point(base) < speed.point(winner)))
+    lost_to_base = base is not None and winner is not base and not speed.faster(winner, base)
     if lost_to_base and base is not None:
         reasons[winner.name] = (f"within budget but not clearly faster than {baseline} "
-                                f"({speed.text(winner)} vs {speed.text(base)})")
+                                f"({speed.text(winner)} vs {speed.text(base)}"
+                                f"{speed.paired_text(winner, base)})")
         winner = base
-    margin = f"intervals overlap or within {tie:.0%}"
+    margin = f"neither clearly faster: paired interval not below one or within {tie:.0%}"
     for c in eligible:
         if c is winner:
             if c is base and lost_to_base:
@@ -210,27 +250,18 @@ def choose(
             continue
         elif c in tied and not lost_to_base:
             reasons[c.name] = (f"within budget and tied on speed with {winner.name} ({margin}), "
-                               f"{speed.text(c)}; {winner.name} won on {_decided_by(winner, c)}")
-        elif base is not None and c is not base and not (
-            speed.point(c) < speed.point(base) and not speed.tied(c, base)
-        ):
-            slower = (f"slower than {baseline}, " if speed.point(c) > speed.point(base)
-                      and not speed.tied(c, base) else "")
+                               f"{speed.text(c)}{speed.paired_text(c, winner)}; "
+                               f"{winner.name} won on {_decided_by(winner, c)}")
+        elif base is not None and c is not base and not speed.faster(c, base):
+            slower = f"slower than {baseline}, " if speed.faster(base, c) else ""
             reasons[c.name] = (f"within budget but not clearly faster than {baseline}: "
-                               f"{slower}{speed.text(c)} vs {speed.text(base)}")
+                               f"{slower}{speed.text(c)} vs {speed.text(base)}"
+                               f"{speed.paired_text(c, base)}")
         else:
             reasons[c.name] = (f"within budget but slower than {winner.name} "
-                               f"({speed.text(c)} vs {speed.text(winner)})")
+                               f"({speed.text(c)} vs {speed.text(winner)}"
+                               f"{speed.paired_text(c, winner)})")
     return Decision(recommended=winner.name, reasons=reasons)
-
-
-def clearly_faster(ratio_high: float) -> bool:
-    """Whether a paired ratio (variant time over baseline time) is below one beyond noise.
-
-    The whole confidence interval must lie below one: a variant whose interval straddles
-    one is as fast as the baseline as far as the measurement can tell.
-    """
-    return ratio_high < 1.0
 
 
 BROKEN_COSINE = 0.9  # an export this far from the original is broken, not merely imprecise

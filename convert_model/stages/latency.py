@@ -25,7 +25,7 @@ def run(state: ConversionState) -> ConversionState:
     """Every record gets its latency, speed-up and the reason it was or was not chosen."""
     if state.broken is not None:
         return _untimed(state, f"the fp32 graph is broken ({state.broken})")
-    from benchmarks.latency import measure_interleaved, ratio_text, speedup_of
+    from benchmarks.latency import measure_interleaved, ratio_text, speedup_of, versus
     from optimizers.select import choose, measured_from
 
     options, original, loaded = state.options, state.reference, state.model
@@ -41,8 +41,16 @@ def run(state: ConversionState) -> ConversionState:
         timings = measure_interleaved(runners, options.latency, batch_size=batch,
                                       on_round=lambda _: bar.advance(), reference="original")
     base = timings["original"].p50_ms
+    variants = [name for name in timings if name != "original"]
+
+    def latency_of(name: str) -> dict[str, Any]:
+        # Against every other variant of the run, paired per round: what the choice compares.
+        paired = {other: versus(timings[name], timings[other], options.latency).to_json()
+                  for other in variants if other != name}
+        return timings[name].to_json() | {"paired": paired}
+
     records = [
-        replace(r, latency=timings[r.name].to_json(), speedup=speedup_of(timings[r.name], base))
+        replace(r, latency=latency_of(r.name), speedup=speedup_of(timings[r.name], base))
         if r.name in timings else r
         for r in state.records
     ]

@@ -63,5 +63,8 @@ def test_probe_screens_ranks_and_times_against_fp32(tmp_path: Path):
     assert {e.node for e in errors} == {"first", "second"}
     assert all(e.output_error > 0 for e in errors)
     timing = probe.paired_latency(probe.runner(quantized))
-    assert timing.p50_ms > 0 and timing.fp32_p50_ms > 0
-    assert timing.to_json()["ratio"] == round(timing.ratio, 4)
+    assert timing.p50_ms > 0 and timing.fp32_p50_ms > 0 and timing.vs_rival is None
+    assert timing.vs_fp32.low <= timing.vs_fp32.ratio <= timing.vs_fp32.high
+    same_rounds = probe.paired_latency(probe.runner(quantized), rival=probe.runner(path))
+    assert same_rounds.vs_rival is not None and same_rounds.vs_rival.rounds == (
+        same_rounds.vs_fp32.rounds), "candidate, fp32 and rival timed in the same rounds"

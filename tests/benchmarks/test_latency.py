@@ -84,3 +84,26 @@ def test_latency_config_validates_precision():
         LatencyConfig(precision=0.0)
     with pytest.raises(ValueError, match="reference 'x' is not a runner"):
         measure_interleaved({"a": lambda: None}, LatencyConfig(), reference="x")
+
+
+def test_measure_interleaved_also_waits_for_the_pairs_asked_and_versus_pairs_any_two(
+        clock: FakeClock):
+    # a and b each within 10% of fp32, in opposite directions every round: against fp32
+    # each settles to 5% early; against each other the per-round ratio swings twice as far.
+    rng = np.random.default_rng(1)
+    swings = [float(np.exp(rng.uniform(-0.1, 0.1))) for _ in range(200)]
+    runners = {"fp32": clock.runner(itertools.repeat(1.0)),
+               "a": clock.runner(iter(swings)), "b": clock.runner(1 / s for s in swings)}
+    config = LatencyConfig(warmup=0, rounds=10, max_rounds=200, max_seconds=1e9,
+                           precision=0.05)
+    alone = measure_interleaved(runners, config, reference="fp32")
+    rounds = alone["a"].runs
+    assert latency.versus(alone["a"], alone["fp32"], config).settled
+    assert not latency.versus(alone["a"], alone["b"], config).settled
+    runners = {"fp32": clock.runner(itertools.repeat(1.0)),
+               "a": clock.runner(iter(swings)), "b": clock.runner(1 / s for s in swings)}
+    both = measure_interleaved(runners, config, reference="fp32", pairs=[("a", "b")])
+    assert both["a"].runs > rounds and latency.versus(both["a"], both["b"], config).settled
+    assert "samples_s" not in both["a"].to_json()
+    with pytest.raises(ValueError, match="not timed in the same rounds"):
+        latency.versus(alone["a"], both["b"], config)

@@ -8,7 +8,7 @@ from benchmarks.node_error import node_errors
 from optimizers.exclusion import quantizable_nodes
 from optimizers.fuse import FuseConfig
 from optimizers.presets import PRESETS, build
-from optimizers.select import Measured, choose, clearly_faster
+from optimizers.select import Measured, Paired, choose, clearly_faster
 from tests.optimizers.conftest import min_cosine, run
 
 
@@ -147,5 +147,41 @@ def test_choose_keeps_fp32_when_no_variant_is_clearly_faster():
     assert odd.reasons["fp32"].startswith("recommended: no variant clearly faster than it")
 
 
-def test_clearly_faster_needs_the_whole_interval_below_one():
-    assert clearly_faster(0.97) and not clearly_faster(1.01)
+def test_clearly_faster_needs_the_whole_interval_below_one_and_a_gain_past_the_tie():
+    assert clearly_faster(Paired(0.90, 0.88, 0.92))
+    assert not clearly_faster(Paired(0.90, 0.80, 1.01)), "interval reaches one"
+    assert not clearly_faster(Paired(0.98, 0.975, 0.985)), "tight, but within the 3% tie"
+
+
+def _paired(name, ratio, low, high, versus, **figures):
+    return Measured(name=name, precision="fp32" if name == "fp32" else "int8", device="cpu",
+                    failures=(), cost=ratio, ratio=ratio, ratio_low=low, ratio_high=high,
+                    versus={k: Paired(*v) for k, v in versus.items()}, **figures)
+
+
+def test_choose_compares_variants_by_their_ratio_to_each_other_paired_in_the_run():
+    # Against the original the two intervals overlap (its noise is in both), but paired with
+    # each other a is 8% faster every round: a wins on speed, not on a tie-break.
+    candidates = [
+        _paired("fp32", 1.0, 0.97, 1.03, {"a": (1.3, 1.28, 1.32), "b": (1.2, 1.18, 1.22)}),
+        _paired("a", 0.77, 0.74, 0.80, {"fp32": (0.77, 0.76, 0.78), "b": (0.92, 0.91, 0.93)},
+                min_cosine=0.995),
+        _paired("b", 0.83, 0.79, 0.86, {"fp32": (0.83, 0.82, 0.84), "a": (1.09, 1.08, 1.10)},
+                min_cosine=0.999),
+    ]
+    decision = choose(candidates, device="cpu", baseline="fp32")
+    assert decision.recommended == "a"
+    assert decision.reasons["a"].startswith("recommended: fastest within budget")
+    assert "paired, 1.090 [1.080, 1.100] of a's time" in decision.reasons["b"]
+
+
+def test_choose_keeps_fp32_when_the_paired_gain_is_within_the_tie():
+    # Against the original the intervals do not overlap, yet paired with fp32 the variant is
+    # only 2% faster: a tie, which fp32 wins (rule 6), whatever the noise did to the points.
+    decision = choose([
+        _paired("fp32", 1.0, 0.99, 1.01, {"cpu-int8": (1.02, 1.015, 1.025)}, min_cosine=1.0),
+        _paired("cpu-int8", 0.96, 0.955, 0.965, {"fp32": (0.98, 0.975, 0.985)},
+                min_cosine=0.995),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "fp32"
+    assert "paired, 0.980 [0.975, 0.985] of fp32's time" in decision.reasons["cpu-int8"]
