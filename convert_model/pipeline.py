@@ -15,6 +15,7 @@ from typing import Any
 
 from convert_model.bundle.manifest import Manifest
 from convert_model.core.errors import ConvertModelError, ParityError, UsageError
+from convert_model.core.memory import release
 from convert_model.core.names import BASELINE, REFERENCE_PREFIX
 from convert_model.core.timing_slot import timing_slot
 from convert_model.options import ConvertOptions, options_from
@@ -137,6 +138,7 @@ def run_stages(state: ConversionState, stages: tuple[Stage, ...] = STAGES) -> Co
                     if hasattr(e, "add_note"):  # Python 3.11+
                         e.add_note(f"convert-model stage: {stage.name}")
                     raise
+            release()  # this stage's freed buffers, before the next stage's peak
             progress.total = sum(1 for s in stages if s.applies(state))
     return state
 

@@ -1,7 +1,7 @@
 """Named optimisation recipes, as data. ``--preset NAME`` builds one; ``--precision`` picks a set.
 
-A preset is the passes applied to the exported fp32 graph, in order: an optional fusion or
-SmoothQuant-style scaling, then at most one of dynamic int8, mixed-precision int8,
+A preset is the passes applied to the exported fp32 graph, in order: an optional fusion, an
+optional SmoothQuant-style scaling, then at most one of dynamic int8, mixed-precision int8,
 weight-only n-bit, static int8 or fp16. ``INT8_SEARCH`` lists the int8 candidates the
 search (``optimizers.int8_search``) tries, in order.
 """
@@ -40,11 +40,11 @@ class Preset:
     fp16: Fp16Config | None = None
     mixed: MixedQuantConfig | None = None
     nbits: NBitsConfig | None = None
-    smooth: SmoothConfig | None = None  # before the precision pass, on the unfused graph
+    # Before the precision pass, after fusion when there is one: the activation ranges are
+    # keyed by tensor name, and the fusions keep the names of the MatMuls' inputs they leave.
+    smooth: SmoothConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.smooth is not None and self.fuse:
-            raise ValueError(f"preset {self.name!r}: smoothing reads the unfused graph's MatMuls")
         passes = [p for p in (self.dynamic, self.static, self.fp16, self.mixed, self.nbits)
                   if p is not None]
         if len(passes) > 1:
@@ -126,20 +126,18 @@ PRESETS: Mapping[str, Preset] = {
         ),
         Preset(
             name="cpu-int8-smooth",
-            description="SmoothQuant-style scaling of the activation outlier channels into "
-            "the weights, then per-channel dynamic int8",
+            description="fused, then SmoothQuant-style scaling of the activation outlier "
+            "channels into the weights, then per-channel dynamic int8",
             device="cpu",
             precision="int8",
-            fuse=False,
             smooth=SmoothConfig(),
             dynamic=DynamicQuantConfig(),
         ),
         Preset(
             name="cpu-int8-smooth-per-tensor",
-            description="SmoothQuant-style scaling, then per-tensor dynamic int8",
+            description="fused, then SmoothQuant-style scaling, then per-tensor dynamic int8",
             device="cpu",
             precision="int8",
-            fuse=False,
             smooth=SmoothConfig(),
             dynamic=DynamicQuantConfig(per_channel=False),
         ),
@@ -205,18 +203,19 @@ PRECISION_PRESETS: Mapping[str, tuple[str, ...]] = {
 
 # The int8 search's candidates, in the order it tries them: the fastest expected first, so
 # that a later one within noise of it never replaces it (a later candidate must be clearly
-# faster than the best so far). Fused per-channel first: onnxruntime's transformer fusions
-# (Attention, SkipLayerNorm) gain more than any int8 kernel choice, and per-channel weights
-# cost no speed where the CPU has VNNI. Then the unfused graphs, which onnxruntime fuses
-# less at load: per-tensor (the first to lose accuracy), smoothed per-tensor and
-# per-channel (closer on activation outlier channels), per-tensor with its spread-out
-# weights per channel, per-channel (plain), per-channel with its worst MatMuls fp32, and
-# weight-only n-bit, whose speed depends most on the CPU.
+# faster than the best so far). Fused first: onnxruntime's transformer fusions (Attention,
+# SkipLayerNorm) gain more than any int8 kernel choice, and per-channel weights cost no
+# speed where the CPU has VNNI. So: fused per-channel; fused and smoothed (activation
+# outlier channels moved into the weights; a Mul per smoothed activation), per-tensor then
+# per-channel; then the unfused graphs, which onnxruntime fuses less at load: per-tensor
+# (embedding tables too), per-tensor with its spread-out weights per channel, per-channel,
+# per-channel with its worst MatMuls fp32, and weight-only n-bit, whose speed depends most
+# on the CPU.
 INT8_SEARCH: tuple[str, ...] = (
     "cpu-int8",
-    "cpu-int8-plain-per-tensor",
     "cpu-int8-smooth-per-tensor",
     "cpu-int8-smooth",
+    "cpu-int8-plain-per-tensor",
     "cpu-int8-mixed",
     "cpu-int8-plain",
     "cpu-int8-mixed-fp32",
@@ -278,13 +277,15 @@ def build(
         fused_path = dst if preset.precision == "fp32" else folder / f".{name}.fused.onnx"
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
-    elif preset.smooth is not None:
+    if preset.smooth is not None:
         if not ranges:
             raise OptimizationError(
                 f"preset {preset.name!r} needs the activation ranges of its MatMul inputs "
                 "(measured by the caller, e.g. benchmarks.activation_ranges)")
         smoothed_path = folder / f".{name}.smoothed.onnx"
         steps.append(smooth(current, smoothed_path, preset.smooth, ranges))
+        if current != src:
+            current.unlink(missing_ok=True)
         current = smoothed_path
     try:
         if preset.dynamic is not None:

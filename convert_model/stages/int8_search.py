@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.original import Original
 from convert_model.bundle.manifest import VariantRecord
 from convert_model.core.errors import OptimizationError, summary
+from convert_model.core.memory import release
 from convert_model.options import ConvertOptions
 from convert_model.stages.preparation import calibration_batches, fuse_config_for
 from convert_model.stages.records import failed_record, measure_parity
@@ -106,6 +107,7 @@ class _Builds:
         self._built.pop(variant.name, None)
         for path in self.folder.glob(variant.path.name + "*"):
             path.unlink()
+        release()  # its session's memory, before the next candidate's
 
     def discard_all_but(self, keep: Any) -> None:
         """Delete every build left over (one made for the sensitivity pass, never tried)."""
