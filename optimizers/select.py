@@ -177,7 +177,10 @@ def _decided_by(winner: Measured, other: Measured) -> str:
             return f"{label} measured only for {winner.name if b is None else other.name}"
         better = "higher" if higher else "lower" if label != "size" else "smaller"
         prefix = f"equal {', '.join(equal)}; " if equal else ""
-        return f"{prefix}{better} {label} ({_figure(a, label)} vs {_figure(b, label)})"
+        shown = _figure(a, label), _figure(b, label)
+        if shown[0] == shown[1]:  # apart only past the usual digits: show where they differ
+            shown = f"{a:.12g}", f"{b:.12g}"
+        return f"{prefix}{better} {label} ({shown[0]} vs {shown[1]})"
     prefix = f"equal {', '.join(equal)}; " if equal else ""
     return f"{prefix}faster point estimate"
 

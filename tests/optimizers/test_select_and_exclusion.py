@@ -185,3 +185,12 @@ def test_choose_keeps_fp32_when_the_paired_gain_is_within_the_tie():
     ], device="cpu", baseline="fp32")
     assert decision.recommended == "fp32"
     assert "paired, 0.980 [0.975, 0.985] of fp32's time" in decision.reasons["cpu-int8"]
+
+
+def test_a_tie_broken_past_the_printed_digits_shows_the_digits_that_differ():
+    decision = choose([
+        _r("fp32", 1.0, 0.98, 1.02, precision="fp32", min_cosine=0.99999998),
+        _r("cpu-fp32", 0.99, 0.97, 1.01, precision="fp32", min_cosine=0.99999991),
+    ], device="cpu", baseline="fp32")
+    assert decision.recommended == "fp32"
+    assert "higher min cosine (0.99999998 vs 0.99999991)" in decision.reasons["fp32"]
