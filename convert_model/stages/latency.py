@@ -32,7 +32,8 @@ def run(state: ConversionState) -> ConversionState:
     feed = original.latency_feed()
     runners: dict[str, Callable[[], object]] = {"original": lambda: loaded.run(feed)}
     for record in state.records:
-        if record.device == options.device and record.kept:
+        if record.device == options.device and record.kept and _unchanged(record,
+                                                                              options) is None:
             runners[record.name] = functools.partial(
                 runner(state.staging / record.file, state.threads), feed)
     batch = len(next(iter(feed.values())))
@@ -61,7 +62,8 @@ def run(state: ConversionState) -> ConversionState:
     decision = choose([measured_from(r) for r in records if _allowed(r, options)],
                       device=options.device, baseline=BASELINE)
     records = [replace(r, reason=decision.reasons.get(
-        r.name, f"not a candidate for --precision {options.precision}")) for r in records]
+        r.name, _unchanged(r, options) or f"not a candidate for --precision {options.precision}"))
+        for r in records]
     state.log(f"recommended: {decision.recommended or 'none'}")
     latency = options.latency
     measurement = measurement_record(records, original, state.eval_set, state.threads) | {
@@ -106,8 +108,28 @@ def _untimed(state: ConversionState, why: str) -> ConversionState:
     return replace(state, records=records, measurement=measurement)
 
 
+def _unchanged(record: VariantRecord, options: ConvertOptions) -> str | None:
+    """Why an fp32 variant is the export over again (not timed, not a candidate), or None.
+
+    An optimizer that fused nothing and left the node count as it was (a tree ensemble is
+    one node) wrote the same computation: timing it against the export measures noise, and
+    at a few microseconds noise can look like a gain. A preset asked for by name is timed
+    all the same (the export is then no candidate).
+    """
+    details = record.details
+    if (options.preset is not None or record.name == BASELINE or record.precision != BASELINE
+            or details.get("fusions") != {}
+            or details.get("nodes_before") != details.get("nodes_after")):
+        return None
+    return (f"not timed: the optimizer changed no operator of the {BASELINE} export "
+            f"({details.get('nodes_after')} node(s) before and after), so it runs as "
+            f"{BASELINE} does")
+
+
 def _allowed(record: VariantRecord, options: ConvertOptions) -> bool:
     """fp32 is a candidate under auto and fp32; a forced precision or preset excludes it."""
+    if _unchanged(record, options) is not None:
+        return False
     if record.name == BASELINE:
         return options.preset is None and options.precision in ("auto", BASELINE)
     return True
