@@ -8,6 +8,11 @@ Rules:
   above ``t``, so thresholds are rounded down to float32 before conversion: labels then
   agree exactly on every float32 input, thresholds included. XGBoost and scikit-learn trees
   already split on float32 values.
+- LightGBM's predict reads a feature whose magnitude is at most ``kZeroThreshold`` (1e-35)
+  as zero (it is dropped as a sparse zero), and its zero splits sit at +-1e-35: so the
+  graph snaps those values to zero before the trees (``Abs``, ``Less`` than the next
+  float32, ``Where``: opset 9, which onnxmltools emits; NaN passes through), or a row at
+  -1e-35 takes the other branch.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ TABULAR = ("xgboost", "lightgbm", "sklearn", "catboost", "fasttext")
 to float32 rounding (max abs diff 1e-5, every differing row listed), fp32 only."""
 _ONNXMLTOOLS = ("xgboost", "lightgbm", "sklearn")
 TREE_OPSET = 15  # the newest default-domain opset onnxmltools' tree converters emit
+LIGHTGBM_ZERO = np.float32(1e-35)  # kZeroThreshold in LightGBM's meta.h (a float literal)
 
 
 def _applies(loaded: LoadedModel) -> str | None:
@@ -106,8 +112,35 @@ def _export(loaded: LoadedModel, path: Path, config: ExportConfig) -> None:
                 target_opset=TREE_OPSET,
                 zipmap=False,
             )
+            snap_lightgbm_zeros(model)
         rename_outputs(model, loaded.output_names)
     onnx.save_model(model, str(path))
+
+
+def snap_lightgbm_zeros(model: Any) -> None:
+    """Make the graph read ``|x| <= 1e-35`` as 0, as LightGBM's predict does (in place)."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    source = graph.input[0].name
+    snapped = f"{source}/lightgbm_zero_snapped"
+    for node in graph.node:
+        node.input[:] = [snapped if i == source else i for i in node.input]
+    names = [f"{source}/lightgbm_{n}" for n in ("abs", "is_zero", "limit", "zero")]
+    above = np.nextafter(LIGHTGBM_ZERO, np.float32(np.inf))  # |x| < above: |x| <= 1e-35
+    graph.initializer.extend([
+        numpy_helper.from_array(np.asarray(above, np.float32), names[2]),
+        numpy_helper.from_array(np.asarray(0.0, np.float32), names[3]),
+    ])
+    snap = [
+        helper.make_node("Abs", [source], [names[0]], name="lightgbm_zero_abs"),
+        helper.make_node("Less", [names[0], names[2]], [names[1]], name="lightgbm_zero_test"),
+        helper.make_node("Where", [names[1], names[3], source], [snapped],
+                         name="lightgbm_zero_snap"),
+    ]
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(snap + nodes)
 
 
 def rename_outputs(model: Any, names: tuple[str, ...]) -> None:
