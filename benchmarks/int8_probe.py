@@ -117,11 +117,15 @@ class Probe:
         return node_errors(self.fp32, quantized, nodes, self.feeds, self.threads,
                            masks=self.masks)
 
-    def activation_ranges(self, tensors: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per tensor, the largest absolute value per channel over every feed and position."""
+    def activation_ranges(self, tensors: Sequence[str],
+                          graph: Path | None = None) -> dict[str, np.ndarray]:
+        """Per tensor, the largest absolute value per channel over every feed and position.
+
+        ``graph``: another graph of the same model (a fused one), for its own tensors.
+        """
         from benchmarks.activation_ranges import channel_ranges
 
-        values = run_exposed(self.fp32, tensors, self.feeds, self.threads)
+        values = run_exposed(graph or self.fp32, tensors, self.feeds, self.threads)
         return {name: channel_ranges(values[name])
                 for name in tensors if name in values and values[name][0].ndim >= 1}
 

@@ -9,7 +9,7 @@ search (``optimizers.int8_search``) tries, in order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +22,11 @@ from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 from optimizers.quantize_mixed import MixedQuantConfig, quantize_mixed
 from optimizers.quantize_nbits import NBitsConfig, quantize_nbits
 from optimizers.quantize_static import StaticQuantConfig, quantize_static
-from optimizers.smooth import SmoothConfig, smooth
+from optimizers.smooth import SmoothConfig, smooth, smoothable
 from optimizers.types import Variant
+
+MeasureRanges = Callable[[Path, Sequence[str]], Mapping[str, np.ndarray]]
+"""The caller's measurement of activation ranges: (graph, tensors) -> tensor -> per channel."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,11 +265,14 @@ def build(
     name: str | None = None,
     sensitive_nodes: tuple[str, ...] = (),
     ranges: Mapping[str, np.ndarray] | None = None,
+    measure: MeasureRanges | None = None,
 ) -> Variant:
     """Apply ``preset`` to ``src``, writing ``folder/model.<name>.onnx`` (name: the preset's).
 
     ``sensitive_nodes`` are the nodes a mixed-precision preset protects; ``ranges`` the
-    activation ranges (tensor → largest ``|x|`` per channel) a smoothing preset needs.
+    activation ranges (tensor → largest ``|x|`` per channel) a smoothing preset needs, and
+    ``measure(graph, tensors)`` measures those of the graph being smoothed that ``ranges``
+    lacks (the fused graph's own tensors).
     """
     name = name or preset.name
     dst = folder / f"model.{name}.onnx"
@@ -278,12 +284,16 @@ def build(
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
     if preset.smooth is not None:
-        if not ranges:
+        known = dict(ranges or {})
+        missing = [t for t in smoothable(current) if t not in known]
+        if known and missing and measure is not None:
+            known.update(measure(current, missing))
+        if not known:
             raise OptimizationError(
                 f"preset {preset.name!r} needs the activation ranges of its MatMul inputs "
                 "(measured by the caller, e.g. benchmarks.activation_ranges)")
         smoothed_path = folder / f".{name}.smoothed.onnx"
-        steps.append(smooth(current, smoothed_path, preset.smooth, ranges))
+        steps.append(smooth(current, smoothed_path, preset.smooth, known))
         if current != src:
             current.unlink(missing_ok=True)
         current = smoothed_path

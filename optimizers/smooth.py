@@ -1,7 +1,9 @@
 """SmoothQuant-style scaling: move activation outlier channels into the weights, before int8.
 
 Rules, per group of MatMuls that read the same activation ``x`` (last axis ``K``) with
-constant 2-D weights ``W`` (``K x N``):
+constant 2-D weights ``W`` (``K x N``); a fused ``Attention`` node (onnxruntime's, input 0
+the activation, input 1 the packed query/key/value weight ``K x 3N``) counts as one, so the
+attention input of a fused graph is smoothed too:
 - Per input channel ``k``: ``s_k = a_k^alpha / w_k^(1-alpha)``, with ``a_k`` the largest
   ``|x[..., k]|`` seen on sample inputs (measured by the caller) and ``w_k`` the largest
   ``|W[k, :]|`` over the group's weights; ``alpha`` 0.5 splits the range evenly.
@@ -13,7 +15,10 @@ constant 2-D weights ``W`` (``K x N``):
   ``a_k`` at least ``min_spread``) are scaled: elsewhere the ``Mul`` costs without gain.
 - A weight another node also reads is copied, not scaled in place.
 - Ranges come from the caller, measured by ``benchmarks.activation_ranges``: the int8
-  search measures them once; a preset built on its own, on its calibration inputs.
+  search measures them once; a preset built on its own, on its calibration inputs. A
+  fused graph can hold activations the export does not (a fused embedding LayerNorm's
+  output): the preset asks the caller to measure those on the fused graph
+  (``smoothable`` lists what a graph needs).
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ class SmoothConfig:
             raise ValueError(f"min_spread must be >= 1, got {self.min_spread}")
 
 
+def smoothable(path: Path) -> tuple[str, ...]:
+    """The activations ``smooth`` could scale in ``path``: what their ranges must cover."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    return tuple(sorted({n.input[0] for n in graph.node
+                         if _reads_weight(n) and n.input[1] in weights}))
+
+
 def smooth(src: Path, dst: Path, config: SmoothConfig,
            ranges: Mapping[str, np.ndarray], name: str = "fp32-smoothed") -> Variant:
     """Write the scaled copy of ``src`` to ``dst``; ``ranges``: activation tensor → ``a_k``."""
@@ -59,8 +74,7 @@ def smooth(src: Path, dst: Path, config: SmoothConfig,
             readers[i] = readers.get(i, 0) + 1
     groups: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
-        if (node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in weights
-                and node.input[0] in ranges
+        if (_reads_weight(node) and node.input[1] in weights and node.input[0] in ranges
                 and len(weights[node.input[1]].dims) == 2):
             groups.setdefault(node.input[0], []).append(node)
     scaled: dict[str, float] = {}
@@ -93,6 +107,13 @@ def smooth(src: Path, dst: Path, config: SmoothConfig,
     return Variant(name=name, path=dst, precision="fp32", device="cpu",
                    recipe=({"pass": "smooth", **dataclasses.asdict(config)},),
                    details={"smoothed_activations": scaled})
+
+
+def _reads_weight(node: object) -> bool:
+    """A MatMul of an activation by a weight, or a fused Attention (activation, weight, ...)."""
+    op, inputs = node.op_type, node.input  # type: ignore[attr-defined]
+    return (op == "MatMul" and len(inputs) == 2) or (
+        op == "Attention" and node.domain == "com.microsoft" and len(inputs) >= 2)  # type: ignore[attr-defined]
 
 
 def _topological(graph: object) -> None:

@@ -68,7 +68,8 @@ class _Builds:
             preset = get_preset(name)
             ranked = self.ranked.get(preset.mixed.protect, ()) if preset.mixed else ()
             variant = build(preset, self.src, self.folder, self.fuse_config, self.calibration,
-                            name=label, sensitive_nodes=ranked[:protected], ranges=self.ranges)
+                            name=label, sensitive_nodes=ranked[:protected], ranges=self.ranges,
+                            measure=self._measure_ranges)
             try:
                 self._run(variant)  # a graph onnxruntime refuses is a build that failed
             except Exception as e:
@@ -76,6 +77,12 @@ class _Builds:
                 raise OptimizationError(f"{COULD_NOT_RUN}{summary(e)}") from e
             self._built[label] = variant
         return self._built[label]
+
+    def _measure_ranges(self, graph: Path, tensors: Any) -> dict[str, Any]:
+        """Ranges of a fused graph's own tensors, kept for the next candidate on it."""
+        measured = self.probe.activation_ranges(list(tensors), graph)
+        self.ranges.update(measured)
+        return measured
 
     def _run(self, variant: Any) -> Any:
         if variant.name not in self._runners:

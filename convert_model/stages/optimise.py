@@ -34,7 +34,8 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
             ranges = (activation_ranges(state.exported.path, calibration) if preset.smooth
                       else None)
             variant = build(preset, state.exported.path, state.staging, fuse_config, calibration,
-                            ranges=ranges)
+                            ranges=ranges, measure=lambda graph, tensors: activation_ranges(
+                                graph, calibration, tensors=tensors))
             record = measure_parity(variant, state.staging, original, budget, state.threads,
                                     options.eval.batch_size)
         except OptimizationError as e:

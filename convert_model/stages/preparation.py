@@ -53,12 +53,15 @@ def candidate_presets(options: ConvertOptions, loaded: LoadedModel) -> tuple[str
                       tabular=loaded.framework in TABULAR, transformer=transformer)
 
 
-def activation_ranges(src: Path, calibration: Sequence[Inputs],
-                      limit: int = 16) -> dict[str, Any]:
-    """What a smoothing preset needs: every MatMul input's largest ``|x|`` per channel."""
-    from benchmarks.activation_ranges import calibration_ranges
-    from optimizers.exclusion import quantizable_nodes
-    from optimizers.quantize_static import split_rows
+def activation_ranges(src: Path, calibration: Sequence[Inputs], limit: int = 16,
+                      tensors: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a smoothing preset needs: each activation's largest ``|x|`` per channel.
 
-    tensors = sorted({a for _, ins in quantizable_nodes(src, ("MatMul",)).values() for a in ins})
-    return calibration_ranges(src, tensors, split_rows(calibration, limit))
+    ``tensors``: those to measure; by default every activation ``src`` could smooth.
+    """
+    from benchmarks.activation_ranges import calibration_ranges
+    from optimizers.quantize_static import split_rows
+    from optimizers.smooth import smoothable
+
+    wanted = list(tensors) if tensors is not None else list(smoothable(src))
+    return calibration_ranges(src, wanted, split_rows(calibration, limit))
