@@ -46,6 +46,9 @@ def serve_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argume
                    help="largest request body (default: 8 MiB)")
     p.add_argument("--wait-when-idle", action="store_true",
                    help="hold even a lone request up to --max-wait-ms (default: only under load)")
+    p.add_argument("--spin", action="store_true",
+                   help="let onnxruntime's idle threads spin: lower latency at batch 1 on cores "
+                   "the server has to itself; slower on shared ones (default: off)")
     return p
 
 
@@ -72,6 +75,8 @@ def serve_command(out: Path, args: argparse.Namespace) -> list[str]:
         command += ["--threads", str(args.threads)]
     if args.wait_when_idle:
         command.append("--wait-when-idle")
+    if args.spin:
+        command.append("--spin")
     return command
 
 

@@ -62,6 +62,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--wait-when-idle", action="store_true",
                    default=bool(os.environ.get("SERVING_WAIT_WHEN_IDLE")),
                    help="hold even a lone request up to --max-wait-ms for a batch")
+    p.add_argument("--spin", action="store_true", default=bool(os.environ.get("SERVING_SPIN")),
+                   help="let onnxruntime's idle threads spin (lower latency on cores the "
+                   "server has to itself; never on shared ones)")
     p.add_argument("--max-body-bytes", type=int,
                    default=_env_int("SERVING_MAX_BODY_BYTES", 8 * 1024 * 1024))
     p.add_argument("--access-log", action="store_true", help="log every request")
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     batching = BatchConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                            max_queue=args.max_queue, wait_when_idle=args.wait_when_idle)
-    model = BundleModel(args.name, args.bundle, threads=args.threads, batching=batching)
+    model = BundleModel(args.name, args.bundle, threads=args.threads, batching=batching,
+                        spin=args.spin)
     repository = ModelRepository()
     repository.update(model)
     install(app, [model], args.max_body_bytes, max_in_flight=args.max_queue)

@@ -70,7 +70,7 @@ class BundleModel(kserve.Model):
     """Serves the recommended variant of one bundle, with the bundle's pre/post-processing."""
 
     def __init__(self, name: str, bundle: Path, *, threads: int | None = None,
-                 batching: BatchConfig | None = None) -> None:
+                 batching: BatchConfig | None = None, spin: bool = False) -> None:
         """Read the bundle (cheap); ``load`` opens the session."""
         super().__init__(name)
         self.bundle = Path(bundle)
@@ -79,6 +79,7 @@ class BundleModel(kserve.Model):
         self.tensors = TensorKind(self.info)
         self.post = Postprocessor(self.info, self.kind)
         self.requested_threads = threads
+        self.spin = spin  # onnxruntime's idle threads spin: only on cores of its own
         self.batching = batching or BatchConfig()
         self.threads: ThreadChoice | None = None
         self.engine: Engine | None = None
@@ -89,11 +90,11 @@ class BundleModel(kserve.Model):
     def load(self) -> bool:
         """Open the session with the cgroup's thread count, run a warm-up, then turn ready."""
         self.threads = intra_op_threads(self.requested_threads)
-        log.info("serving %s: %s model, %s, onnxruntime intra-op threads %d (from %s)",
+        log.info("serving %s: %s model, %s, onnxruntime intra-op threads %d (from %s)%s",
                  self.name, self.kind.name, self.describe_variant(), self.threads.threads,
-                 self.threads.source)
+                 self.threads.source, ", spinning" if self.spin else "")
         start = time.perf_counter()
-        self.engine = open_engine(self.info, self.kind, self.threads.threads)
+        self.engine = open_engine(self.info, self.kind, self.threads.threads, self.spin)
         self.batcher = Batcher(self.engine.run, self.batching)
         self.engine.run([self.warm_up_item()])
         self.warmed_up = True
@@ -219,6 +220,7 @@ class BundleModel(kserve.Model):
             "request": self.kind.describe(),
             "input_schema": self.info.input_schema,
             "threads": self.threads.threads if self.threads else None,
+            "spin": self.spin,
             "batching": dataclasses.asdict(self.batching),
         }
 

@@ -85,3 +85,36 @@ def test_serving_modules_import_only_the_bundle_allowed_packages():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] not in allowed]
     assert offenders == []
+
+
+def test_spinning_is_opt_in_and_reaches_the_session_and_the_command(text_bundle: Path):
+    import argparse
+
+    from convert_model.cli_serve import serve_command
+    from convert_model.serving.model import BundleModel
+
+    def spinning(model: BundleModel) -> str:
+        return model.engine.session.get_session_options().get_session_config_entry(  # type: ignore[union-attr]
+            "session.intra_op.allow_spinning")
+
+    quiet = BundleModel("m", text_bundle, threads=1)
+    assert quiet.load() and spinning(quiet) == "0" and quiet.schema()["spin"] is False
+    quiet.stop()
+    spins = BundleModel("m", text_bundle, threads=1, spin=True)
+    assert spins.load() and spinning(spins) == "1" and spins.schema()["spin"] is True
+    spins.stop()
+    base = {"name": "m", "host": "127.0.0.1", "port": 8080, "threads": None, "max_batch": 32,
+            "max_wait_ms": 2.0, "max_queue": 256, "max_body_bytes": 1 << 20,
+            "wait_when_idle": False}
+    assert "--spin" not in serve_command(text_bundle, argparse.Namespace(**base, spin=False))
+    assert "--spin" in serve_command(text_bundle, argparse.Namespace(**base, spin=True))
+
+
+def test_the_predictor_takes_spin_from_its_flag_or_the_environment(
+        monkeypatch: pytest.MonkeyPatch):
+    from convert_model.serving.__main__ import parse_args
+
+    monkeypatch.delenv("SERVING_SPIN", raising=False)
+    assert parse_args([]).spin is False and parse_args(["--spin"]).spin is True
+    monkeypatch.setenv("SERVING_SPIN", "1")
+    assert parse_args([]).spin is True
