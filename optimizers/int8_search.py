@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from optimizers.select import Paired, clearly_faster
+from optimizers.select import PairedRatio, clearly_faster
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +62,7 @@ class Candidates(Protocol):
     def build(self, name: str, protected: int) -> Any:
         """Build candidate ``name`` with its ``protected`` most sensitive nodes protected."""
 
-    def ratio(self, built: Any, rival: Any) -> tuple[Paired, Paired | None]:
+    def ratio(self, built: Any, rival: Any) -> tuple[PairedRatio, PairedRatio | None]:
         """Its time over fp32's, and over ``rival``'s (a build; None: no rival), paired."""
 
     def screen(self, built: Any) -> tuple[tuple[str, ...], float]:

@@ -9,7 +9,7 @@ search (``optimizers.int8_search``) tries, in order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +22,8 @@ from optimizers.quantize_dynamic import DynamicQuantConfig, quantize_dynamic
 from optimizers.quantize_mixed import MixedQuantConfig, quantize_mixed
 from optimizers.quantize_nbits import NBitsConfig, quantize_nbits
 from optimizers.quantize_static import StaticQuantConfig, quantize_static
-from optimizers.smooth import SmoothConfig, smooth, smoothable
+from optimizers.smooth import MeasureRanges, SmoothConfig, smooth
 from optimizers.types import Variant
-
-MeasureRanges = Callable[[Path, Sequence[str]], Mapping[str, np.ndarray]]
-"""The caller's measurement of activation ranges: (graph, tensors) -> tensor -> per channel."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,16 +281,12 @@ def build(
         steps.append(fuse(current, fused_path, fuse_config))
         current = fused_path
     if preset.smooth is not None:
-        known = dict(ranges or {})
-        missing = [t for t in smoothable(current) if t not in known]
-        if known and missing and measure is not None:
-            known.update(measure(current, missing))
-        if not known:
+        if not ranges:
             raise OptimizationError(
                 f"preset {preset.name!r} needs the activation ranges of its MatMul inputs "
                 "(measured by the caller, e.g. benchmarks.activation_ranges)")
         smoothed_path = folder / f".{name}.smoothed.onnx"
-        steps.append(smooth(current, smoothed_path, preset.smooth, known))
+        steps.append(smooth(current, smoothed_path, preset.smooth, ranges, measure=measure))
         if current != src:
             current.unlink(missing_ok=True)
         current = smoothed_path

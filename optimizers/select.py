@@ -22,22 +22,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class Paired(NamedTuple):
-    """One runner's time over another's, paired per round: the median and its interval."""
+    """One runner's time over another's, paired per round: the median and its interval.
+
+    ``benchmarks.latency.RatioEstimate`` has the same three fields and serves as one.
+    """
 
     ratio: float
     low: float
     high: float
 
 
+class PairedRatio(Protocol):
+    """A paired ratio and its interval: a ``Paired`` or a ``RatioEstimate``."""
+
+    @property
+    def ratio(self) -> float:
+        """The median of the per-round ratios (a's time over b's)."""
+
+    @property
+    def low(self) -> float:
+        """The interval's lower end."""
+
+    @property
+    def high(self) -> float:
+        """The interval's upper end."""
+
+
 TIE = 0.03
 """Paired ratios within 3% of one are ties: closer is timing noise, whatever the interval."""
 
 
-def clearly_faster(paired: Paired, tie: float = TIE) -> bool:
+def clearly_faster(paired: PairedRatio, tie: float = TIE) -> bool:
     """Whether a paired ratio (a's time over b's) says a is faster beyond noise.
 
     The whole interval must lie below one (as fast as far as the measurement can tell

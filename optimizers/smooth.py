@@ -24,9 +24,10 @@ attention input of a fused graph is smoothed too:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,24 +50,39 @@ class SmoothConfig:
             raise ValueError(f"min_spread must be >= 1, got {self.min_spread}")
 
 
+MeasureRanges = Callable[[Path, Sequence[str]], Mapping[str, np.ndarray]]
+"""The caller's measurement of activation ranges: (graph, tensors) -> tensor -> per channel."""
+
+
 def smoothable(path: Path) -> tuple[str, ...]:
     """The activations ``smooth`` could scale in ``path``: what their ranges must cover."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    return _smoothable(onnx.load(str(path), load_external_data=False).graph)
+
+
+def _smoothable(graph: Any) -> tuple[str, ...]:
     weights = {i.name for i in graph.initializer}
     return tuple(sorted({n.input[0] for n in graph.node
                          if _reads_weight(n) and n.input[1] in weights}))
 
 
 def smooth(src: Path, dst: Path, config: SmoothConfig,
-           ranges: Mapping[str, np.ndarray], name: str = "fp32-smoothed") -> Variant:
-    """Write the scaled copy of ``src`` to ``dst``; ``ranges``: activation tensor → ``a_k``."""
+           ranges: Mapping[str, np.ndarray], name: str = "fp32-smoothed",
+           measure: MeasureRanges | None = None) -> Variant:
+    """Write the scaled copy of ``src`` to ``dst``; ``ranges``: activation tensor → ``a_k``.
+
+    ``measure(src, tensors)``: the ranges of the activations ``ranges`` lacks (a fused
+    graph's own tensors), when the caller can measure them.
+    """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(src))
     graph = model.graph
+    missing = [t for t in _smoothable(graph) if t not in ranges]
+    if missing and measure is not None:
+        ranges = {**ranges, **measure(src, missing)}
     weights = {i.name: i for i in graph.initializer}
     readers: dict[str, int] = {}
     for node in graph.node:

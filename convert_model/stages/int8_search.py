@@ -29,7 +29,7 @@ from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
-from optimizers.select import COULD_NOT_RUN, Paired
+from optimizers.select import COULD_NOT_RUN
 
 Log = Callable[[str], None]
 DEFAULT_BUDGET_S = 60.0
@@ -89,12 +89,11 @@ class _Builds:
             self._runners[variant.name] = self.probe.runner(variant.path)
         return self._runners[variant.name]
 
-    def ratio(self, variant: Any, rival: Any) -> tuple[Paired, Paired | None]:
+    def ratio(self, variant: Any, rival: Any) -> tuple[Any, Any]:
         timing = self.probe.paired_latency(self._run(variant),
                                            None if rival is None else self._run(rival))
         self.log(f"{variant.name}: {timing.p50_ms:.2f} ms vs fp32 {timing.fp32_p50_ms:.2f} ms")
-        return _paired(timing.vs_fp32), None if timing.vs_rival is None else _paired(
-            timing.vs_rival)
+        return timing.vs_fp32, timing.vs_rival
 
     def screen(self, variant: Any) -> tuple[tuple[str, ...], float]:
         from benchmarks.parity import failures
@@ -121,10 +120,6 @@ class _Builds:
         for variant in list(self._built.values()):
             if variant is not keep:
                 self.discard(variant)
-
-
-def _paired(estimate: Any) -> Paired:
-    return Paired(estimate.ratio, estimate.low, estimate.high)
 
 
 def run(state: ConversionState, started: float | None = None) -> ConversionState:
