@@ -3,7 +3,9 @@
 Optimum's pipeline is the one its docs teach: optimum-onnx export, ``ORTOptimizer`` at O2,
 ``ORTQuantizer`` with the ``avx512_vnni`` dynamic preset (per-tensor, as documented, and
 per-channel). Everything runs in one process, interleaved, at one thread count, on the
-same batch-1 input, against PyTorch eager fp32; accuracy is measured on the model's eval
+same batch-1 input (``--feed full``: every position a real token; ``--feed padded``: an
+eval sentence padded to the length, where convert-model's padding cut pays), against
+PyTorch eager fp32; accuracy is measured on the model's eval
 set against PyTorch's outputs: the task metric, and for sentence encoders
 (feature-extraction) the cosine of the sentence embeddings (hidden states averaged over
 the attention mask), the worst over the eval set.
@@ -107,16 +109,38 @@ def optimum_pipeline(checkpoint: Path, work: Path, task: str) -> dict[str, tuple
     return graphs
 
 
-def _pad_to(row: np.ndarray, length: int) -> np.ndarray:
-    """One eval row padded with zeros (pad id, masked out) or cut to ``length`` tokens."""
-    if row.shape[-1] >= length:
-        return row[..., :length]
-    return np.pad(row, [(0, 0)] * (row.ndim - 1) + [(0, length - row.shape[-1])])
+FEEDS = ("full", "padded")
+
+
+def timed_feed(inputs: Mapping[str, np.ndarray], length: int, kind: str) -> dict[str, np.ndarray]:
+    """The batch-1 input every runner is timed on, from the first eval row.
+
+    ``full``: ``length`` real tokens (the row's real tokens repeated), mask all ones.
+    ``padded``: the row as a client padding to ``length`` sends it: its real tokens, then
+    pad id 0 under a zero mask (a longer row is cut).
+    """
+    if kind not in FEEDS:
+        raise ValueError(f"feed must be one of {FEEDS}, got {kind!r}")
+    mask = np.asarray(inputs["attention_mask"][:1]) if "attention_mask" in inputs else None
+    real = int(mask.sum()) if mask is not None and kind == "full" else None
+    feed = {}
+    for name, value in inputs.items():
+        row = np.asarray(value[:1])
+        if real is not None:
+            row = np.resize(row[:, :real], (1, length))
+            if name == "attention_mask":
+                row = np.ones_like(row)
+        elif row.shape[-1] >= length:
+            row = row[..., :length]
+        else:
+            row = np.pad(row, [(0, 0)] * (row.ndim - 1) + [(0, length - row.shape[-1])])
+        feed[name] = row
+    return feed
 
 
 def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, threads: int,
             rounds: int, work: Path, log: Callable[[str], None],
-            seq_len: int = 128) -> tuple[list[Row], dict[str, object]]:
+            seq_len: int = 128, feed_kind: str = "full") -> tuple[list[Row], dict[str, object]]:
     """Convert with convert-model and with Optimum; time and score all against PyTorch."""
     import torch
     import transformers
@@ -162,8 +186,10 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
         runners[f"{label} {note}".strip()] = ("Optimum", ort_runner(graph, threads))
     log(f"accuracy on {len(labels)} eval examples")
     outputs = {name: run_batched(run, inputs)[output] for name, (_, run) in runners.items()}
-    feed = {k: _pad_to(v[:1], seq_len) for k, v in inputs.items()}
-    log(f"latency: batch 1, sequence {feed[next(iter(feed))].shape[-1]}, {threads} threads")
+    feed = timed_feed(inputs, seq_len, feed_kind)
+    real = int(feed["attention_mask"].sum()) if "attention_mask" in feed else None
+    log(f"latency: batch 1, sequence {feed[next(iter(feed))].shape[-1]} ({real} real tokens), "
+        f"{threads} threads")
     timings = measure_interleaved({n: functools.partial(r, feed) for n, (_, r) in runners.items()},
                                   LatencyConfig(warmup=3, rounds=rounds, max_seconds=600))
     base = outputs["PyTorch eager fp32"]
@@ -182,7 +208,8 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
                         task_metric=task_metric,
                         within_budget=_keeps_budget(sentence, task_metric, base_metric)))
     facts = {"checkpoint": checkpoint, "task": task, "threads": threads, "rounds": rounds,
-             "seq_len": seq_len, "conversion_s": round(conversion_s, 1),
+             "seq_len": seq_len, "feed": feed_kind, "real_tokens": real,
+             "conversion_s": round(conversion_s, 1),
              "recommended": recommended.name, "pytorch_metric": base_metric}
     return rows, facts
 
@@ -250,12 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=min(2, usable_threads()))
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--seq-len", type=int, default=128, help="sequence length timed (batch 1)")
+    p.add_argument("--feed", choices=FEEDS, default="full",
+                   help="timed input: 'full' (every position a real token) or 'padded' (an "
+                   "eval sentence padded to --seq-len, as clients padding to max_length send)")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="convert-model-vs-optimum-") as tmp:
         rows, facts = compare(args.checkpoint, eval_data=args.eval_data, metric=args.metric,
                               threads=args.threads, rounds=args.rounds, work=Path(tmp),
-                              seq_len=args.seq_len,
+                              seq_len=args.seq_len, feed_kind=args.feed,
                               log=lambda line: print(line, file=sys.stderr, flush=True))
     print(markdown(rows))
     print(f"\n{json.dumps(facts)}")

@@ -240,6 +240,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
             "model_type": manifest.model_type,
             "export_strategy": manifest.export.get("strategy"),
             "opset": manifest.export.get("opset"),
+            "padding": manifest.export.get("padding"),
             "inputs": [dict(i) for i in manifest.inputs],
             "outputs": [dict(o) for o in manifest.outputs],
         },

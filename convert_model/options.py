@@ -236,6 +236,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(name="export_strategy", field="export.strategies", parse=_strategies,
            choices=STRATEGY_NAMES, repeat=True,
            help="restrict the export chain (repeatable; default: all, in order)"),
+    Option(name="keep_padding", field="export.trim_padding", parse=_not, flag=True,
+           help="keep the graph's trailing padding (default: a padded batch is cut to its "
+           "longest real row inside the graph, where the outputs are measured not to depend "
+           "on the cut positions)"),
     Option(name="sweep", field="sweep", parse=_sweep, metavar="BATCHES[:SEQS]",
            help="latency sweep points, e.g. '1,4,16:16,64,128', 'auto' (default: that; for "
            "tree and scikit-learn models '1,1000'), or 'off'"),

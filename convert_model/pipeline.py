@@ -20,7 +20,7 @@ from convert_model.core.names import BASELINE, REFERENCE_PREFIX
 from convert_model.core.timing_slot import timing_slot
 from convert_model.options import ConvertOptions, options_from
 from convert_model.progress import Progress
-from convert_model.stages import export, fp32, latency, load, optimise, sweep, write
+from convert_model.stages import export, fp32, latency, load, optimise, padding, sweep, write
 from convert_model.state import ConversionState
 
 
@@ -65,7 +65,8 @@ def _generation(state: ConversionState) -> ConversionState:
 STAGES: tuple[Stage, ...] = (
     Stage(name="load", title=lambda s: f"load {s.checkpoint}", run=load.run, in_bundle=False),
     Stage(name="export", title=lambda s: "export to ONNX", run=export.run),
-    Stage(name="parity", title=lambda s: "check fp32 parity with the original", run=fp32.run),
+    Stage(name="parity", title=lambda s: "check fp32 parity with the original",
+          run=lambda s: fp32.run(padding.run(s))),
     Stage(name="optimize", title=lambda s: "optimise and quantize",
           run=optimise.run, applies=optimise.applies),
     Stage(name="measure", title=lambda s: f"measure latency ({s.threads} threads) and choose",

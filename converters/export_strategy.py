@@ -22,6 +22,8 @@ class ExportConfig:
     dynamic: bool = True
     strategies: tuple[str, ...] | None = None
     external_data_threshold: int = TWO_GB
+    # Cut trailing padding inside the graph where the outputs are measured not to need it.
+    trim_padding: bool = True
 
     def __post_init__(self) -> None:
         if not 14 <= self.opset <= 23:

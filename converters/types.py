@@ -140,3 +140,5 @@ class ExportedGraph:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     external_data: bool
+    # Whether trailing padding is cut inside the graph, and the measurement that allowed it.
+    padding: Mapping[str, Any] | None = None

@@ -18,6 +18,18 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _padding(record: Mapping[str, Any] | None) -> list[str]:
+    """The card's line on the padding cut (none for a bundle written before it)."""
+    if not record:
+        return []
+    if not record.get("trimmed"):
+        return [f"- padding: kept as exported ({record.get('reason')})"]
+    back = record.get("padded_outputs") or []
+    return [f"- padding: the graph cuts {', '.join(record.get('inputs') or [])} after the last "
+            "column with a real token (measured: outputs unchanged)"
+            + (f"; {', '.join(back)} padded back with zeros" if back else "")]
+
+
 def render_model_card(report: Mapping[str, Any]) -> str:
     """The card as Markdown."""
     from benchmarks.report_tables import headline
@@ -34,6 +46,7 @@ def render_model_card(report: Mapping[str, Any]) -> str:
         f"sha256 `{model.get('source_sha256')}`",
         f"- task: {model.get('task') or '–'}; model type: {model.get('model_type') or '–'}",
         f"- exported with {model.get('export_strategy')}, opset {model.get('opset')}",
+        *_padding(model.get("padding")),
         f"- inputs: {_signature(model.get('inputs') or [])}",
         f"- outputs: {_signature(model.get('outputs') or [])}",
         "",

@@ -137,6 +137,7 @@ def write_bundle(
             "attempts": [a.to_json() for a in graph.attempts],
             "opset": graph.opset,
             "external_data": graph.external_data,
+            "padding": graph.padding,
             "options": {"opset": opset, "dynamic": True},
         },
         inputs=tuple(t.to_json() for t in graph.inputs),

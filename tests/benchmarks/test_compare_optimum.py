@@ -44,3 +44,17 @@ def test_conversion_cost_reads_each_stage_from_the_progress_lines():
     log = ("[1/6] load …\n      done in 1.5s\n[2/6] export to ONNX …\n      note\n"
            "      done in 12.0s\n")
     assert stage_seconds(log) == {"load": 1.5, "export to ONNX": 12.0}
+
+
+def test_timed_feed_fills_every_position_or_pads_like_a_client():
+    from benchmarks.compare_optimum import timed_feed
+
+    inputs = {"input_ids": np.array([[101, 7, 8, 102, 0, 0]]),
+              "attention_mask": np.array([[1, 1, 1, 1, 0, 0]])}
+    full = timed_feed(inputs, 10, "full")
+    assert full["attention_mask"].tolist() == [[1] * 10]
+    assert full["input_ids"].tolist() == [[101, 7, 8, 102] * 2 + [101, 7]]
+    padded = timed_feed(inputs, 10, "padded")
+    assert padded["attention_mask"].tolist() == [[1, 1, 1, 1] + [0] * 6]
+    assert padded["input_ids"].tolist() == [[101, 7, 8, 102] + [0] * 6]
+    assert timed_feed(inputs, 3, "padded")["input_ids"].tolist() == [[101, 7, 8]]

@@ -64,6 +64,26 @@ def test_convert_hf_folder_passes_parity(
     dims = {i["name"]: i["dynamic_axes"] for i in manifest["inputs"]}
     first = next(iter(dims.values()))
     assert "0" in first, "batch axis must be dynamic"
+    padding = manifest["export"]["padding"]
+    assert padding["trimmed"] == (attr in PADDED_BACK), padding
+    if padding["trimmed"]:
+        assert padding["padded_outputs"] == PADDED_BACK[attr]
+        assert padding["probe"]["max_abs_diff"] <= 1e-4
+        assert "attention_mask" in padding["inputs"] and "input_ids" in padding["inputs"]
+
+
+# The models whose trailing padding is cut inside the graph, and the outputs padded back:
+# gpt2 generates (its graphs keep their padding), vit has no mask.
+PADDED_BACK = {"bert": [], "distilbert": ["last_hidden_state"], "roberta": ["logits"],
+               "trainer_checkpoint": []}
+
+
+def test_convert_keeps_padding_when_asked(model_zoo: Zoo, tmp_path: Path):
+    result = convert(model_zoo.bert, out=tmp_path / "b", precision="fp32", keep_padding=True,
+                     sweep=None)
+    assert result.manifest.export["padding"] == {"trimmed": False, "reason": "--keep-padding"}
+    nodes = onnx.load(str(tmp_path / "b" / "model.onnx")).graph.node
+    assert not [n.name for n in nodes if n.name.startswith("padding_trim/")]
 
 
 def test_convert_hf_folder_uses_tokenizer_text_and_copies_its_files(model_zoo: Zoo, tmp_path: Path):
