@@ -199,12 +199,16 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
     rows = []
     for name, out in outputs.items():
         sentence = None
+        ref, cand = base, out
         if output == "last_hidden_state" and mask is not None:
             sentence = _cosines(sentence_embeddings(base, mask), sentence_embeddings(out, mask))
+            # Token states compared at real tokens: padded positions are nobody's output.
+            real = mask.astype(bool)[..., None]
+            ref, cand = np.where(real, base, 0.0), np.where(real, out, 0.0)
         task_metric = score(metric_name, out, labels) if metric_name else None
         rows.append(Row(pipeline=runners[name][0], name=name, p50_ms=timings[name].p50_ms,
-                        speedup=base_ms / timings[name].p50_ms, min_cosine=_cosines(base, out),
-                        sentence_cosine=sentence, max_abs_diff=float(np.abs(out - base).max()),
+                        speedup=base_ms / timings[name].p50_ms, min_cosine=_cosines(ref, cand),
+                        sentence_cosine=sentence, max_abs_diff=float(np.abs(cand - ref).max()),
                         task_metric=task_metric,
                         within_budget=_keeps_budget(sentence, task_metric, base_metric)))
     facts = {"checkpoint": checkpoint, "task": task, "threads": threads, "rounds": rounds,

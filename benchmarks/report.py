@@ -254,6 +254,7 @@ def build_report(manifest: Manifest, sweep: SweepResult | None = None) -> dict[s
             "omp_wait_policy": measurement.get("omp_wait_policy"),
         },
         "latency_input": measurement.get("latency_input"),
+        "latency_real_tokens": measurement.get("latency_real_tokens"),
         "latency_config": measurement.get("latency_config"),
         "original": {
             "latency": original.get("latency"),

@@ -74,7 +74,7 @@ def headline(report: Mapping[str, Any]) -> list[str]:
     lines.append(
         f"Measured on {cpu.get('processor', 'unknown CPU')} ({instructions}) with "
         f"{machine.get('threads')} threads, onnxruntime {machine.get('onnxruntime')}{policy}; "
-        f"input {_shape(report.get('latency_input'))}; "
+        f"input {_shape(report.get('latency_input'))}{_real(report)}; "
         f"{config.get('rounds_run', config.get('rounds', '?'))} interleaved "
         f"rounds after {config.get('warmup', '?')} warm-up calls."
     )
@@ -282,3 +282,9 @@ def generation_lines(report: Mapping[str, Any]) -> list[str]:
     ]
     lines += [f"{g['name']}: {g['reason']}" for g in generation["variants"]]
     return lines
+
+
+def _real(report: Mapping[str, Any]) -> str:
+    """`` (N real tokens)`` when the timed input has an attention mask."""
+    real = report.get("latency_real_tokens")
+    return f" ({real} real tokens)" if real is not None else ""

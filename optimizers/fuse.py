@@ -66,6 +66,9 @@ class FuseConfig:
     num_heads: int = 0
     hidden_size: int = 0
     use_gpu: bool = False
+    # CPU graphs: SkipLayerNormalization written back as Add + LayerNormalization
+    # (optimizers.split_layernorm), where the caller measured that faster on this machine.
+    split_skip_layernorm: bool = False
 
     def __post_init__(self) -> None:
         if self.num_heads < 0 or self.hidden_size < 0:
@@ -85,10 +88,11 @@ def fuse(src: Path, dst: Path, config: FuseConfig) -> Variant:
     """Write a fused copy of ``src`` to ``dst``."""
     kind = ort_model_type(config.model_type)
     before = op_histogram(src)
+    split = 0
     try:
         with quiet():
             if kind is not None:
-                _transformer_fusions(src, dst, kind, config)
+                split = _transformer_fusions(src, dst, kind, config)
                 optimizer = f"onnxruntime transformer optimizer ({kind})"
             else:
                 _graph_optimisations(src, dst)
@@ -112,12 +116,16 @@ def fuse(src: Path, dst: Path, config: FuseConfig) -> Variant:
             "fusions": fired,
             "nodes_before": sum(before.values()),
             "nodes_after": sum(after.values()),
+            **({"skip_layernorm_split": split} if split else {}),
         },
     )
 
 
-def _transformer_fusions(src: Path, dst: Path, kind: str, config: FuseConfig) -> None:
+def _transformer_fusions(src: Path, dst: Path, kind: str, config: FuseConfig) -> int:
+    """Fuse ``src`` into ``dst``; returns how many SkipLayerNormalization nodes were split."""
     from onnxruntime.transformers import optimizer
+
+    from optimizers.split_layernorm import split_skip_layernorm
 
     # opt_level 0: the Python fusions only; onnxruntime's own level-2+ rewrites are
     # hardware-specific and are applied when a session loads the file instead.
@@ -129,7 +137,10 @@ def _transformer_fusions(src: Path, dst: Path, kind: str, config: FuseConfig) ->
         opt_level=0,
         use_gpu=config.use_gpu,
     )
+    split = split_skip_layernorm(model.model) if (config.split_skip_layernorm
+                                                  and not config.use_gpu) else 0
     model.save_model_to_file(str(dst), use_external_data_format=_needs_external(src))
+    return split
 
 
 def _graph_optimisations(src: Path, dst: Path) -> None:

@@ -46,7 +46,7 @@ class _Builds:
         self.src, self.folder, self.loaded, self.original = src, folder, loaded, original
         self.options, self.threads, self.probe, self.log = options, threads, probe, log
         self.budget = options.budgets["int8"]
-        self.fuse_config = fuse_config_for(loaded)
+        self.fuse_config = fuse_config_for(loaded, threads)
         self.calibration = calibration_batches(options, original, loaded.input_names)
         self.ranked: dict[str, tuple[str, ...]] = {}  # by MixedQuantConfig.protect
         self.ranges: dict[str, Any] = {}  # activation tensor -> largest |x| per channel

@@ -68,6 +68,7 @@ def run(state: ConversionState) -> ConversionState:
     latency = options.latency
     measurement = measurement_record(records, original, state.eval_set, state.threads) | {
         "latency_input": {k: list(v.shape) for k, v in feed.items()},
+        "latency_real_tokens": _real_tokens(feed),
         "latency_config": {"warmup": latency.warmup, "rounds": latency.rounds,
                            "max_rounds": latency.round_cap, "precision": latency.precision,
                            "confidence": latency.confidence,
@@ -89,6 +90,7 @@ def measurement_record(records: Sequence[VariantRecord], original: Original,
         "threads": threads,
         "cpu": cpu_info(),
         "latency_input": None,
+        "latency_real_tokens": None,
         "latency_config": None,
         "omp_wait_policy": effective_wait_policy(),  # PyTorch's idle threads spin?
         "masked_outputs": masked_outputs(original.examples[0], original.references[0]),
@@ -98,6 +100,14 @@ def measurement_record(records: Sequence[VariantRecord], original: Original,
         if eval_set is None
         else {"metric": eval_set.metric, "output": eval_set.output, "examples": eval_set.size},
     }
+
+
+def _real_tokens(feed: Mapping[str, Any]) -> int | None:
+    """How many positions of the timed input its attention mask sets (None without a mask)."""
+    from benchmarks.masking import mask_inputs
+
+    masks = mask_inputs(feed)
+    return int(next(iter(masks.values())).sum()) if masks else None
 
 
 def _untimed(state: ConversionState, why: str) -> ConversionState:

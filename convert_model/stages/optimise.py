@@ -12,9 +12,11 @@ from convert_model.stages.preparation import (
     calibration_batches,
     candidate_presets,
     fuse_config_for,
+    layernorm_choice,
 )
 from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
+from optimizers.fuse import FuseConfig
 
 
 def build_variants(state: ConversionState) -> list[VariantRecord]:
@@ -22,7 +24,8 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
     from optimizers.presets import build, get_preset
 
     loaded, options, original = state.model, state.options, state.reference
-    fuse_config = fuse_config_for(loaded)
+    fuse_config = fuse_config_for(loaded, state.threads)
+    _log_layernorm(state, fuse_config)
     calibration = calibration_batches(options, original, loaded.input_names)
     if original.split is not None and original.split.warning:
         state.log(f"warning: {original.split.warning}")
@@ -55,6 +58,19 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
         )
         records.append(record)
     return records
+
+
+def _log_layernorm(state: ConversionState, fuse_config: FuseConfig) -> None:
+    """Say what the SkipLayerNormalization probe measured, where it ran."""
+    from optimizers.fuse import ort_model_type
+
+    if fuse_config.hidden_size <= 0 or ort_model_type(fuse_config.model_type) is None:
+        return
+    choice = layernorm_choice(fuse_config.hidden_size, state.threads)
+    verdict = ("split into Add + LayerNormalization" if choice.split
+               else "kept as onnxruntime fuses it")
+    state.log(f"SkipLayerNormalization here: {choice.fused_us:.0f} us, as Add + "
+              f"LayerNormalization {choice.split_us:.0f} us (paired {choice.ratio}): {verdict}")
 
 
 def applies(state: ConversionState) -> bool:

@@ -43,10 +43,10 @@ def _trim(state: ConversionState) -> dict[str, Any]:
         return {"trimmed": False, "reason": found}
     batches = [state.eval_set.head(PROBE_ROWS)] if state.eval_set is not None else list(
         state.model.examples)
-    if any(found.mask not in b or b[found.mask].ndim != 2 or b[found.mask].shape[1] < 2
+    if any(set(found.inputs) - set(b) or b[found.mask].ndim != 2 or b[found.mask].shape[1] < 2
            for b in batches):
-        return {"trimmed": False, "reason": f"the check inputs have no {found.mask} of two or "
-                "more columns to probe"}
+        return {"trimmed": False, "reason": f"the check inputs lack {', '.join(found.inputs)} "
+                "of two or more columns to probe"}
     feeds = [probe(b, found.mask, found.inputs) for b in batches]
     feeds += [{k: v[row:row + 1] for k, v in feeds[0].items()}
               for row in range(min(SINGLE_ROWS, len(feeds[0][found.mask])))]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks.evaluate import Inputs
 from benchmarks.original import Original
@@ -14,14 +16,72 @@ from converters.types import LoadedModel
 from optimizers.fuse import FuseConfig
 
 
-def fuse_config_for(loaded: LoadedModel) -> FuseConfig:
-    """Fusion settings from the model's config: its type, heads and hidden size."""
+def fuse_config_for(loaded: LoadedModel, threads: int | None = None) -> FuseConfig:
+    """Fusion settings from the model's config: its type, heads and hidden size.
+
+    With ``threads``, a CPU transformer's SkipLayerNormalization is split back into Add +
+    LayerNormalization where that measures clearly faster here (``layernorm_choice``).
+    """
+    from optimizers.fuse import ort_model_type
+
     config = getattr(loaded.hf_model, "config", None)
-    return FuseConfig(
+    fuse = FuseConfig(
         model_type=loaded.model_type if config is not None else None,
         num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
         hidden_size=int(getattr(config, "hidden_size", 0) or 0),
     )
+    if threads is None or fuse.hidden_size <= 0 or ort_model_type(fuse.model_type) is None:
+        return fuse
+    choice = layernorm_choice(fuse.hidden_size, threads)
+    return dataclasses.replace(fuse, split_skip_layernorm=choice.split)
+
+
+class LayerNormChoice(NamedTuple):
+    """SkipLayerNormalization against its split on this machine: p50s, paired ratio, verdict."""
+
+    fused_us: float
+    split_us: float
+    ratio: str
+    split: bool
+
+
+LAYERNORM_PROBE_TOKENS = 128
+
+
+@functools.lru_cache(maxsize=8)
+def layernorm_choice(hidden: int, threads: int) -> LayerNormChoice:
+    """Time one SkipLayerNormalization against Add + LayerNormalization, interleaved.
+
+    Split only when the split is clearly faster (``optimizers.select.clearly_faster`` on the
+    paired ratio): a kernel that ties keeps the fusion onnxruntime chose.
+    """
+    import tempfile
+
+    import numpy as np
+    import onnx
+
+    from benchmarks.latency import LatencyConfig, measure_interleaved, versus
+    from converters.onnx_graph import runner
+    from optimizers.select import clearly_faster
+    from optimizers.split_layernorm import probe_graphs
+
+    rng = np.random.default_rng(0)
+    feed = {name: rng.standard_normal((1, LAYERNORM_PROBE_TOKENS, hidden)).astype(np.float32)
+            for name in ("x", "skip")}
+    config = LatencyConfig(warmup=5, rounds=30, max_seconds=5.0)
+    with tempfile.TemporaryDirectory(prefix="convert-model-layernorm-") as folder:
+        runners = {}
+        for name, model in zip(("fused", "split"), probe_graphs(hidden, LAYERNORM_PROBE_TOKENS),
+                               strict=True):
+            path = Path(folder) / f"{name}.onnx"
+            onnx.save(model, str(path))
+            runners[name] = functools.partial(runner(path, threads), feed)
+        timings = measure_interleaved(runners, config)
+    paired = versus(timings["split"], timings["fused"], config)
+    return LayerNormChoice(fused_us=timings["fused"].p50_ms * 1000,
+                           split_us=timings["split"].p50_ms * 1000,
+                           ratio=f"{paired.ratio:.2f} [{paired.low:.2f}, {paired.high:.2f}]",
+                           split=clearly_faster(paired))
 
 
 def calibration_batches(options: ConvertOptions, original: Original,

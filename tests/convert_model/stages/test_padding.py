@@ -46,3 +46,4 @@ def test_conversion_keeps_padding_when_the_probe_cannot_run(tmp_path: Path):
     assert padding["trimmed"] is False
     assert "does not run" in padding["reason"], padding
     assert result.passed and np.load(tmp_path / "b" / "sample_inputs.npz").files
+
