@@ -203,8 +203,8 @@ def compare(checkpoint: str, *, eval_data: Path | None, metric: str | None, thre
         if output == "last_hidden_state" and mask is not None:
             sentence = _cosines(sentence_embeddings(base, mask), sentence_embeddings(out, mask))
             # Token states compared at real tokens: padded positions are nobody's output.
-            real = mask.astype(bool)[..., None]
-            ref, cand = np.where(real, base, 0.0), np.where(real, out, 0.0)
+            keep = mask.astype(bool)[..., None]
+            ref, cand = np.where(keep, base, 0.0), np.where(keep, out, 0.0)
         task_metric = score(metric_name, out, labels) if metric_name else None
         rows.append(Row(pipeline=runners[name][0], name=name, p50_ms=timings[name].p50_ms,
                         speedup=base_ms / timings[name].p50_ms, min_cosine=_cosines(ref, cand),
