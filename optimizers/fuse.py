@@ -88,11 +88,11 @@ def fuse(src: Path, dst: Path, config: FuseConfig) -> Variant:
     """Write a fused copy of ``src`` to ``dst``."""
     kind = ort_model_type(config.model_type)
     before = op_histogram(src)
-    split = 0
+    split = moved = 0
     try:
         with quiet():
             if kind is not None:
-                split = _transformer_fusions(src, dst, kind, config)
+                split, moved = _transformer_fusions(src, dst, kind, config)
                 optimizer = f"onnxruntime transformer optimizer ({kind})"
             else:
                 _graph_optimisations(src, dst)
@@ -117,14 +117,21 @@ def fuse(src: Path, dst: Path, config: FuseConfig) -> Variant:
             "nodes_before": sum(before.values()),
             "nodes_after": sum(after.values()),
             **({"skip_layernorm_split": split} if split else {}),
+            **({"read_positions_only": moved} if moved else {}),
         },
     )
 
 
-def _transformer_fusions(src: Path, dst: Path, kind: str, config: FuseConfig) -> int:
-    """Fuse ``src`` into ``dst``; returns how many SkipLayerNormalization nodes were split."""
+def _transformer_fusions(src: Path, dst: Path, kind: str,
+                         config: FuseConfig) -> tuple[int, int]:
+    """Fuse ``src`` into ``dst``; returns the SkipLayerNormalizations split and the moves.
+
+    The moves: nodes that now compute only the positions the outputs read
+    (``optimizers.read_positions``).
+    """
     from onnxruntime.transformers import optimizer
 
+    from optimizers.read_positions import read_positions
     from optimizers.split_layernorm import split_skip_layernorm
 
     # opt_level 0: the Python fusions only; onnxruntime's own level-2+ rewrites are
@@ -139,8 +146,9 @@ def _transformer_fusions(src: Path, dst: Path, kind: str, config: FuseConfig) ->
     )
     split = split_skip_layernorm(model.model) if (config.split_skip_layernorm
                                                   and not config.use_gpu) else 0
+    moved = read_positions(model.model)  # after the fusions: they match layers as exported
     model.save_model_to_file(str(dst), use_external_data_format=_needs_external(src))
-    return split
+    return split, moved
 
 
 def _graph_optimisations(src: Path, dst: Path) -> None:
