@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from optimizers.types import rename_reads
+
 POSITION_WISE = frozenset((
     "Add", "Sub", "Mul", "Div", "Relu", "Tanh", "Erf", "Sigmoid", "Gelu", "BiasGelu",
     "FastGelu", "LayerNormalization", "SkipLayerNormalization", "MatMul", "Identity",
@@ -62,9 +64,7 @@ def read_positions(model: Any) -> int:
         index, gathered = gather.input[1], gather.output[0]
         for other in readers[gather.input[0]]:
             if other is not gather:
-                for reader in graph.node:
-                    reader.input[:] = [gathered if n == other.output[0] else n
-                                       for n in reader.input]
+                rename_reads(graph, other.output[0], gathered)
             graph.node.remove(other)
         position = list(graph.node).index(node)
         for k, name in enumerate(node.input):

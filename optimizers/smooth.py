@@ -125,11 +125,11 @@ def smooth(src: Path, dst: Path, config: SmoothConfig,
                    details={"smoothed_activations": scaled})
 
 
-def _reads_weight(node: object) -> bool:
+def _reads_weight(node: Any) -> bool:
     """A MatMul of an activation by a weight, or a fused Attention (activation, weight, ...)."""
-    op, inputs = node.op_type, node.input  # type: ignore[attr-defined]
+    op, inputs = node.op_type, node.input
     return (op == "MatMul" and len(inputs) == 2) or (
-        op == "Attention" and node.domain == "com.microsoft" and len(inputs) >= 2)  # type: ignore[attr-defined]
+        op == "Attention" and node.domain == "com.microsoft" and len(inputs) >= 2)
 
 
 def _topological(graph: object) -> None:

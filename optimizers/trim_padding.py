@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from optimizers.types import rename_reads
+
 MASK_NAMES = ("attention_mask", "input_mask")
 _PREFIX = "padding_trim/"
 # TensorProto element types: uint8, int8, uint16, int16, int32, int64, bool, uint32, uint64.
@@ -106,7 +108,7 @@ def trim_padding(src: Path, dst: Path, config: TrimConfig) -> None:
         raise ValueError(f"{src.name} has no input(s) {missing}")
     length, nodes, weights = _cut_length(config.mask)
     for name in config.inputs:
-        _rename_uses(graph, name, _PREFIX + name)
+        rename_reads(graph, name, _PREFIX + name)
         nodes.append(_node("Slice", [name, _PREFIX + "zero", length, _PREFIX + "one"],
                            _PREFIX + name))
     tail = []
@@ -160,22 +162,9 @@ def _node(op: str, inputs: Sequence[str], output: str, **attrs: Any) -> Any:
     return helper.make_node(op, list(inputs), [output], name=output, **attrs)
 
 
-def _rename_uses(graph: Any, old: str, new: str) -> None:
-    """Every node reading ``old`` reads ``new``, in the bodies of If and Loop nodes too."""
-    from onnx import AttributeProto
-
-    for node in graph.node:
-        for k, name in enumerate(node.input):
-            if name == old:
-                node.input[k] = new
-        for a in node.attribute:
-            for body in [a.g] if a.type == AttributeProto.GRAPH else a.graphs:
-                _rename_uses(body, old, new)
-
-
 def _rename_produced(graph: Any, old: str, new: str) -> None:
     """The producer of graph output ``old`` writes ``new``, and every reader reads ``new``."""
-    _rename_uses(graph, old, new)
+    rename_reads(graph, old, new)
     producers = [n for n in graph.node if old in n.output]
     if not producers:
         raise ValueError(f"output {old!r} is no node's output (an input or a constant)")

@@ -52,3 +52,14 @@ def op_histogram(path: Path) -> dict[str, int]:
             for a in node.attribute:
                 graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs)
     return dict(sorted(counts.items()))
+
+
+def rename_reads(graph: Any, old: str, new: str) -> None:
+    """Every node reading ``old`` reads ``new``, in the bodies of If and Loop nodes too."""
+    import onnx
+
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        for a in node.attribute:
+            for body in [a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs:
+                rename_reads(body, old, new)

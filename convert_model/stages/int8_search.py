@@ -29,7 +29,7 @@ from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
 from converters.export_tabular import TABULAR
 from converters.types import LoadedModel
-from optimizers.select import COULD_NOT_RUN
+from optimizers.select import COULD_NOT_RUN, PairedRatio
 
 Log = Callable[[str], None]
 DEFAULT_BUDGET_S = 60.0
@@ -89,7 +89,7 @@ class _Builds:
             self._runners[variant.name] = self.probe.runner(variant.path)
         return self._runners[variant.name]
 
-    def ratio(self, variant: Any, rival: Any) -> tuple[Any, Any]:
+    def ratio(self, variant: Any, rival: Any) -> tuple[PairedRatio, PairedRatio | None]:
         timing = self.probe.paired_latency(self._run(variant),
                                            None if rival is None else self._run(rival))
         self.log(f"{variant.name}: {timing.p50_ms:.2f} ms vs fp32 {timing.fp32_p50_ms:.2f} ms")

@@ -12,7 +12,7 @@ from convert_model.stages.preparation import (
     calibration_batches,
     candidate_presets,
     fuse_config_for,
-    layernorm_choice,
+    layernorm_choice_for,
 )
 from convert_model.stages.records import failed_record, measure_parity
 from convert_model.state import ConversionState
@@ -62,11 +62,9 @@ def build_variants(state: ConversionState) -> list[VariantRecord]:
 
 def _log_layernorm(state: ConversionState, fuse_config: FuseConfig) -> None:
     """Say what the SkipLayerNormalization probe measured, where it ran."""
-    from optimizers.fuse import ort_model_type
-
-    if fuse_config.hidden_size <= 0 or ort_model_type(fuse_config.model_type) is None:
+    choice = layernorm_choice_for(fuse_config, state.threads)
+    if choice is None:
         return
-    choice = layernorm_choice(fuse_config.hidden_size, state.threads)
     verdict = ("split into Add + LayerNormalization" if choice.split
                else "kept as onnxruntime fuses it")
     state.log(f"SkipLayerNormalization here: {choice.fused_us:.0f} us, as Add + "

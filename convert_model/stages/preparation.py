@@ -20,20 +20,26 @@ def fuse_config_for(loaded: LoadedModel, threads: int | None = None) -> FuseConf
     """Fusion settings from the model's config: its type, heads and hidden size.
 
     With ``threads``, a CPU transformer's SkipLayerNormalization is split back into Add +
-    LayerNormalization where that measures clearly faster here (``layernorm_choice``).
+    LayerNormalization where that measures clearly faster here (``layernorm_choice_for``).
     """
-    from optimizers.fuse import ort_model_type
-
     config = getattr(loaded.hf_model, "config", None)
     fuse = FuseConfig(
         model_type=loaded.model_type if config is not None else None,
         num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
         hidden_size=int(getattr(config, "hidden_size", 0) or 0),
     )
-    if threads is None or fuse.hidden_size <= 0 or ort_model_type(fuse.model_type) is None:
-        return fuse
-    choice = layernorm_choice(fuse.hidden_size, threads)
-    return dataclasses.replace(fuse, split_skip_layernorm=choice.split)
+    choice = None if threads is None else layernorm_choice_for(fuse, threads)
+    return fuse if choice is None else dataclasses.replace(fuse,
+                                                           split_skip_layernorm=choice.split)
+
+
+def layernorm_choice_for(fuse: FuseConfig, threads: int) -> LayerNormChoice | None:
+    """The SkipLayerNormalization probe for a graph the transformer optimizer fuses, else None."""
+    from optimizers.fuse import ort_model_type
+
+    if fuse.hidden_size <= 0 or ort_model_type(fuse.model_type) is None:
+        return None
+    return layernorm_choice(fuse.hidden_size, threads)
 
 
 class LayerNormChoice(NamedTuple):
