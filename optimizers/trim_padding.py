@@ -10,7 +10,8 @@ excludes. Rules of the rewrite:
 - An output with that axis (``last_hidden_state``, token logits) is padded back to the
   input's length with zeros along axis 1: its shape is as before, its real positions as
   before, its padded positions zero (nothing reads those; parity compares real positions).
-- Only an integer or boolean mask is read: a float mask may be additive (0 / -inf).
+- Only an integer or boolean mask is read (a float mask may be additive: 0 / -inf); any
+  nonzero value marks a real token, as parity reads a mask.
 Whether the outputs really do not depend on the cut columns is measured by the caller on
 padded inputs (``benchmarks.padding``), never assumed: a model that pools over padding
 changes under the cut, and is left as it was.
@@ -142,7 +143,9 @@ def _cut_length(mask: str) -> tuple[str, list[Any], dict[str, np.ndarray]]:
     weights = {p + "zero": np.array([0], np.int64), p + "one": np.array([1], np.int64),
                p + "one_scalar": np.array(1, np.int64)}
     nodes = [
-        _node("Cast", [mask], p + "mask", to=7),  # INT64
+        # Nonzero is real, as parity reads a mask: any value, not only 1, counts once.
+        _node("Cast", [mask], p + "mask_set", to=9),  # BOOL
+        _node("Cast", [p + "mask_set"], p + "mask", to=7),  # INT64
         _node("Shape", [mask], p + "shape"),
         _node("Gather", [p + "shape", p + "one_scalar"], p + "columns", axis=0),
         _node("Add", [p + "columns", p + "one_scalar"], p + "columns_end"),

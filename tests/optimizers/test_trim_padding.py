@@ -44,6 +44,7 @@ def test_sequence_inputs_says_why_a_graph_cannot_be_cut(build, reason: str, tmp_
     ([[1, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]], 4),  # a hole inside the real tokens is kept
     ([[0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]], 6),  # left padding: nothing to cut
     ([[0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], 1),  # no real token: one column stays
+    ([[1, 1, -1, 0, 0, 0], [2, 0, 0, 0, 0, 0]], 3),  # any nonzero value is a real token
 ])
 def test_trim_cuts_after_the_last_column_any_row_has_real(mask, width: int, tmp_path: Path):
     trimmed = _trimmed(padded_graphs.token_level(tmp_path / "t.onnx"), ("tokens",))
